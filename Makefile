@@ -1,0 +1,42 @@
+# The two set-up commands: `make up` runs the local platform, `make test` runs every test.
+# Both create .venv and install what they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+
+export APPWRITE_LOCAL_PORT ?= 8080
+export APPWRITE_LOCAL_DATA ?= .appwrite-local
+
+.PHONY: up test install lint fmt bench-api clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
+
+up: $(STAMP)
+	PYTHONPATH=src $(PY) -m appwrite_local --port $(APPWRITE_LOCAL_PORT) --data $(APPWRITE_LOCAL_DATA)
+
+test: $(STAMP) $(NODE_STAMP)
+	PYTHONPATH=src $(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests scripts
+
+fmt: $(STAMP)
+	$(PY) -m ruff format src tests scripts
+
+bench-api: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/api.py
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules .appwrite-local

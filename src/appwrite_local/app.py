@@ -1,0 +1,240 @@
+"""Builds the ASGI application: services, the `/v1` routes of every module, error rendering, CORS."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import auth, system
+from .api import Ctx, RateLimiter, RouteSpec, UploadedFile, parse_php_params, parse_query_string
+from .catalog import Catalog
+from .clock import Clock
+from .db import Database
+from .errors import AppwriteError
+from .events import EventBus
+from .files import FileStore
+from .identity import Identity
+from .rowstore import Rows
+from .routes import account, databases, health, rows, storage, teams, transactions, users
+from .routes.flavour import legacy_error
+
+log = logging.getLogger("appwrite_local")
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage)
+CORS_HEADERS = ("Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
+                "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
+                "X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
+                "X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
+                "X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
+                "Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent")
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    project_id: str = "rx-local"
+    local_control: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
+class Services:
+    """Everything a handler can reach through `ctx.services`; one instance per server."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = Clock()
+        self.db = Database(settings.data_dir / "appwrite.sqlite")
+        system.bootstrap(self.db._writer)
+        with self.db.write() as conn:
+            secret = system.meta_get(conn, "signing_secret")
+            if secret is None:
+                secret = os.urandom(32).hex()
+                system.meta_set(conn, "signing_secret", secret)
+            project = system.meta_get(conn, "project_id")
+            if project is None:
+                system.meta_set(conn, "project_id", settings.project_id)
+                project = settings.project_id
+        self.project_id = project
+        self.catalog = Catalog(self.db, self.clock)
+        self.identity = Identity(self.db, self.clock, secret)
+        self.keys = auth.Keys(self.db, self.clock, secret, self.project_id)
+        self.admin_key = self.keys.ensure_admin_key()
+        self.files = FileStore(settings.data_dir / "storage")
+        self.rows = Rows(self.clock, "$tableId")
+        self.rows_legacy = Rows(self.clock, "$collectionId")
+        self.events = EventBus()
+        self.limiter = RateLimiter(self.clock)
+
+    def credentials(self) -> dict[str, str]:
+        return {"endpoint": self.settings.endpoint, "projectId": self.project_id, "apiKey": self.admin_key}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def error_response(error: AppwriteError) -> Response:
+    headers = {"Cache-Control": "no-cache, no-store, must-revalidate", **error.headers}
+    return Response(orjson.dumps(error.to_json()), error.code, headers=headers, media_type="application/json")
+
+
+async def _read_params(request: Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+    params = parse_query_string(request.url.query)
+    files: dict[str, UploadedFile] = {}
+    if request.method in ("GET", "HEAD"):
+        return params, files
+    ctype = request.headers.get("content-type", "")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise AppwriteError("general_argument_invalid", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=10, max_fields=1000, max_part_size=MAX_BODY_BYTES)
+        pairs = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[key] = UploadedFile(value.filename or "", value.content_type or "", await value.read())
+            else:
+                pairs.append((key, value))
+        await form.close()
+        params.update(parse_php_params(pairs))
+        return params, files
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise AppwriteError("general_argument_invalid", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+    if not body.strip():
+        return params, files
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        params.update(parse_php_params(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+        return params, files
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise AppwriteError("general_bad_request", "Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise AppwriteError("general_bad_request", "Request body must be a JSON object.")
+    params.update(data)
+    return params, files
+
+
+def _abuse_key(template: str, ctx: Ctx, spec: RouteSpec) -> str:
+    key = template.replace("{url}", spec.path).replace("{ip}", ctx.ip)
+    if "{param-email}" in key:
+        key = key.replace("{param-email}", str(ctx.params.get("email", "")).lower())
+    return spec.method + ":" + key
+
+
+def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
+    if spec.needs_project:
+        ctx.principal = auth.resolve(ctx.headers, ctx.cookies, services.project_id, services.identity, services.keys)
+    if spec.scope:
+        ctx.principal.require_scope(spec.scope, services.project_id)
+    limits: tuple[str, str, str] | None = None
+    if spec.abuse and not ctx.principal.is_key:
+        template, limit, seconds = spec.abuse
+        limit_, remaining, reset = services.limiter.hit(_abuse_key(template, ctx, spec), limit, seconds)
+        limits = (str(limit_), str(remaining), str(reset))
+    response = spec.handler(ctx)
+    if limits:
+        response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"], \
+            response.headers["X-RateLimit-Reset"] = limits
+    return response
+
+
+def make_endpoint(spec: RouteSpec, services: Services):
+    async def endpoint(request: Request) -> Response:
+        try:
+            headers = dict(request.headers)
+            params, files = await _read_params(request)
+            if spec.needs_project:
+                project = headers.get("x-appwrite-project") or params.get("project") or ""
+                if project != services.project_id:
+                    raise AppwriteError("project_not_found")
+            ctx = Ctx(method=request.method, path=request.url.path, params=params,
+                      path_params=dict(request.path_params), headers=headers, cookies=dict(request.cookies),
+                      ip=request.client.host if request.client else "", principal=auth.GUEST, services=services,
+                      files=files)
+            return await run_in_threadpool(_run, spec, ctx, services)
+        except AppwriteError as error:
+            return error_response(legacy_error(error) if spec.legacy else error)
+        except Exception:  # noqa: BLE001 - the client gets Appwrite's 500 shape; the trace goes to the log
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return error_response(AppwriteError("general_unknown"))
+    return endpoint
+
+
+async def not_found(request: Request) -> Response:
+    return error_response(AppwriteError("general_route_not_found"))
+
+
+class Cors:
+    """Browsers (the web SDK) send credentials cross-origin; answer preflights and expose session headers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
+        if origin is None:
+            return await self.app(scope, receive, send)
+        extra = [(b"access-control-allow-origin", origin.encode()), (b"access-control-allow-credentials", b"true"),
+                 (b"access-control-expose-headers", b"X-Appwrite-Session, X-Fallback-Cookies")]
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": extra + [
+                (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE"),
+                (b"access-control-allow-headers", CORS_HEADERS.encode()), (b"content-type", b"text/plain")]})
+            return await send({"type": "http.response.body", "body": b""})
+
+        async def send_with_cors(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+        return await self.app(scope, receive, send_with_cors)
+
+
+def build_app(settings: Settings, services: Services | None = None) -> Starlette:
+    services = services or Services(settings)
+    routes = []
+    for module in ROUTE_MODULES:
+        for spec in module.routes.routes:
+            routes.append(Route("/v1" + spec.path, make_endpoint(spec, services), methods=[spec.method],
+                                name=f"{spec.method} {spec.path}"))
+    routes.append(Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]))
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette):
+        yield
+        services.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.services = services
+    return Cors(app)  # type: ignore[return-value]
+
+
+def write_credentials(services: Services) -> Path:
+    path = services.settings.data_dir / "credentials.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(services.credentials(), indent=2) + "\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,100 @@
+"""SQLite in WAL mode: one writer connection behind a lock, one reader connection per thread.
+
+WAL lets readers run while the single writer commits. `synchronous=NORMAL` in WAL mode keeps every
+committed transaction across a process crash (kill -9); only a power loss can drop the last commits.
+Readers are thread-local because handlers run in Starlette's thread pool (datasette does the same).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA mmap_size=268435456",
+)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    for pragma in _PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+class Database:
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = _connect(path)
+        self._write_lock = threading.RLock()
+        self._in_write = threading.local()
+        self._readers = threading.local()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection; inside a write block, the writer (to see its own changes)."""
+        if getattr(self._in_write, "depth", 0):
+            return self._writer
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only=1")
+            self._readers.conn = conn
+            with self._readers_lock:
+                self._all_readers.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction. Re-entrant: a nested block joins the outer transaction."""
+        with self._write_lock:
+            depth = getattr(self._in_write, "depth", 0)
+            if depth:
+                self._in_write.depth = depth + 1
+                try:
+                    yield self._writer
+                finally:
+                    self._in_write.depth = depth
+                return
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._in_write.depth = 1
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                self._writer.execute("COMMIT")
+            finally:
+                self._in_write.depth = 0
+
+    @contextmanager
+    def scratch(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that is always rolled back: used to read a transaction's staged state."""
+        with self._write_lock:
+            if getattr(self._in_write, "depth", 0):
+                raise RuntimeError("scratch() inside a write block")
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._in_write.depth = 1
+            try:
+                yield self._writer
+            finally:
+                self._writer.execute("ROLLBACK")
+                self._in_write.depth = 0
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.close()

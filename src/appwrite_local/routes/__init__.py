@@ -1,0 +1,1 @@
+"""One module per Appwrite service; each exposes `routes: RouteTable`."""

@@ -1,0 +1,389 @@
+"""Rows: validation against the table's columns, permission checks, and the SQL for every row operation.
+
+Every function takes the connection it runs on, so the same code serves a single request (inside
+`db.write()`), a committed transaction (many operations in one SQLite transaction) and a read of a
+transaction's staged state (inside `db.scratch()`).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable
+
+from . import permissions as perms
+from .auth import Principal
+from .catalog import TableSchema, q
+from .clock import Clock, format_datetime, normalise_datetime
+from .columns import INTEGER_KINDS, structure_error
+from .errors import AppwriteError
+from .ids import custom_id, unique_id
+from .listing import ListSpec, run_list
+from .queries import Compiled, QueryError, compile_queries, parse
+
+BULK_LIMIT = 100
+SYSTEM_KEYS = {"$id", "$sequence", "$databaseId", "$tableId", "$collectionId", "$createdAt", "$updatedAt",
+               "$permissions", "$collection", "$tenant"}
+
+
+def compile_row_queries(schema: TableSchema, raw: Any) -> Compiled:
+    try:
+        return compile_queries(parse(raw), schema.attrs)
+    except QueryError as exc:
+        raise AppwriteError("general_query_invalid", str(exc)) from None
+
+
+class Rows:
+    def __init__(self, clock: Clock, table_field: str = "$tableId"):
+        self.clock = clock
+        self.table_field = table_field
+
+    # --- output --------------------------------------------------------------------------------------------------
+    @staticmethod
+    def select_sql(schema: TableSchema) -> str:
+        cols = "".join(", " + q(c.key) for c in schema.available_columns)
+        return "_seq, _id, _createdAt, _updatedAt, _permissions" + cols
+
+    def to_json(self, schema: TableSchema, row: tuple, select: list[str] | None = None) -> dict[str, Any]:
+        out = {"$id": row[1], "$sequence": str(row[0]), self.table_field: schema.id,
+               "$databaseId": schema.database_id, "$createdAt": row[2], "$updatedAt": row[3],
+               "$permissions": json.loads(row[4])}
+        wanted = None if not select or "*" in select else set(select)
+        for i, col in enumerate(schema.available_columns, start=5):
+            if wanted is None or col.key in wanted:
+                out[col.key] = col.from_sql(row[i])
+        return out
+
+    # --- permissions ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def table_allows(schema: TableSchema, principal: Principal, ptype: str) -> bool:
+        return principal.is_key or perms.allows(schema.permissions, ptype, principal.roles)
+
+    def _row_allows(self, schema: TableSchema, principal: Principal, ptype: str, row_permissions: list[str]) -> bool:
+        if self.table_allows(schema, principal, ptype):
+            return True
+        return schema.row_security and perms.allows(row_permissions, ptype, principal.roles)
+
+    @staticmethod
+    def read_filter(schema: TableSchema, principal: Principal, for_list: bool) -> tuple[str, tuple]:
+        """SQL that keeps only rows the caller may read (the row security sub-select)."""
+        if Rows.table_allows(schema, principal, "read"):
+            return "1", ()
+        if not schema.row_security:
+            if for_list:
+                raise AppwriteError("user_unauthorized")
+            return "0", ()
+        roles = tuple(sorted(principal.roles))
+        marks = ",".join("?" * len(roles))
+        return (f"_seq IN (SELECT _row FROM {schema.perms_sql} WHERE _type = 'read' AND _role IN ({marks}))",
+                roles)
+
+    # --- reads ---------------------------------------------------------------------------------------------------
+    def fetch(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str) -> tuple | None:
+        return conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id = ?", (row_id,)).fetchone()
+
+    def get(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, principal: Principal,
+            select: list[str] | None = None) -> dict[str, Any]:
+        where, params = self.read_filter(schema, principal, for_list=False)
+        row = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id = ? AND {where}",
+                           (row_id, *params)).fetchone()
+        if row is None:
+            raise AppwriteError("row_not_found")
+        return self.to_json(schema, row, select)
+
+    def list(self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled, principal: Principal,
+             want_total: bool) -> tuple[list[dict[str, Any]], int]:
+        where, params = self.read_filter(schema, principal, for_list=True)
+        spec = ListSpec(schema.sql, self.select_sql(schema), schema.attrs, "_id", "_seq", where, params)
+        rows, total = run_list(conn, spec, compiled, want_total)
+        return [self.to_json(schema, r, compiled.select) for r in rows], total
+
+    # --- validation ----------------------------------------------------------------------------------------------
+    def prepare(self, schema: TableSchema, data: Any, principal: Principal, creating: bool) -> dict[str, Any]:
+        """Client data -> {column: stored value}, plus `$createdAt`/`$updatedAt` kept for API keys only."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise AppwriteError("general_argument_invalid", "Invalid `data` param: Value must be a valid object.") from None
+        if not isinstance(data, dict):
+            raise AppwriteError("general_argument_invalid", "Invalid `data` param: Value must be a valid object.")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in SYSTEM_KEYS:
+                if key in ("$createdAt", "$updatedAt") and principal.is_key and value is not None:
+                    values["_" + key[1:]] = normalise_datetime(value)
+                continue
+            column = schema.columns.get(key)
+            if column is None or column.status != "available":
+                raise structure_error(f'Unknown attribute: "{key}"')
+            if value is None:
+                if column.required:
+                    raise structure_error(f'Missing required attribute "{key}"')
+                values[key] = None
+                continue
+            try:
+                values[key] = column.check_value(value)
+            except ValueError as exc:
+                raise structure_error(f'Attribute "{key}" has invalid type. {exc}') from None
+        if creating:
+            for column in schema.available_columns:
+                if column.key in values:
+                    continue
+                if column.default is not None:
+                    values[column.key] = column.check_value(column.default)
+                elif column.required:
+                    raise structure_error(f'Missing required attribute "{column.key}"')
+                else:
+                    values[column.key] = None
+        return values
+
+    def row_permissions(self, raw: Any, principal: Principal) -> list[str]:
+        """Validate requested row permissions (None means the caller's defaults)."""
+        if raw is None:
+            return perms.default_row_permissions(principal.user_id)
+        normalised = perms.normalise(raw, perms.ROW_TYPES)
+        if not principal.is_key:
+            perms.check_grantable(normalised, principal.roles)
+        return normalised
+
+    # --- writes --------------------------------------------------------------------------------------------------
+    def _insert(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, values: dict[str, Any],
+                permissions: list[str]) -> None:
+        now = format_datetime(self.clock.now())
+        created = values.pop("_createdAt", now)
+        updated = values.pop("_updatedAt", now)
+        cols = ["_id", "_createdAt", "_updatedAt", "_permissions", *values]
+        sql = (f"INSERT INTO {schema.sql} ({', '.join(c if c.startswith('_') else q(c) for c in cols)})"
+               f" VALUES ({', '.join('?' * len(cols))})")
+        try:
+            cur = conn.execute(sql, (row_id, created, updated, json.dumps(permissions), *values.values()))
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc, schema) from None
+        self._write_perms(conn, schema, cur.lastrowid, permissions)
+
+    def _write_perms(self, conn: sqlite3.Connection, schema: TableSchema, seq: int, permissions: list[str],
+                     replace: bool = False) -> None:
+        if replace:
+            conn.execute(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", (seq,))
+        if permissions:
+            conn.executemany(f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
+                             [(*perms.parse(p), seq) for p in permissions])
+
+    def _update(self, conn: sqlite3.Connection, schema: TableSchema, seq: int, values: dict[str, Any],
+                permissions: list[str] | None) -> None:
+        values.setdefault("_updatedAt", format_datetime(self.clock.now()))
+        sets = {**values}
+        if permissions is not None:
+            sets["_permissions"] = json.dumps(permissions)
+        assignments = ", ".join(f"{c if c.startswith('_') else q(c)} = ?" for c in sets)
+        try:
+            conn.execute(f"UPDATE {schema.sql} SET {assignments} WHERE _seq = ?", (*sets.values(), seq))
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc, schema) from None
+        if permissions is not None:
+            self._write_perms(conn, schema, seq, permissions, replace=True)
+
+    def create(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
+               principal: Principal) -> dict[str, Any]:
+        if not self.table_allows(schema, principal, "create"):
+            raise AppwriteError("user_unauthorized")
+        values = self.prepare(schema, data, principal, creating=True)
+        permissions = self.row_permissions(raw_permissions, principal)
+        self._insert(conn, schema, row_id, values, permissions)
+        return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
+
+    def update(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
+               principal: Principal) -> dict[str, Any]:
+        old = self.fetch(conn, schema, row_id)
+        if old is None:
+            raise AppwriteError("row_not_found")
+        if not self._row_allows(schema, principal, "update", json.loads(old[4])):
+            raise AppwriteError("user_unauthorized")
+        values = self.prepare(schema, data if data is not None else {}, principal, creating=False)
+        permissions = None if raw_permissions is None else self.row_permissions(raw_permissions, principal)
+        self._update(conn, schema, old[0], values, permissions)
+        return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
+
+    def upsert(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
+               principal: Principal) -> dict[str, Any]:
+        if self.fetch(conn, schema, row_id) is None:
+            return self.create(conn, schema, row_id, data, raw_permissions, principal)
+        return self.update(conn, schema, row_id, data, raw_permissions, principal)
+
+    def delete(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str,
+               principal: Principal) -> dict[str, Any]:
+        old = self.fetch(conn, schema, row_id)
+        if old is None:
+            raise AppwriteError("row_not_found")
+        if not self._row_allows(schema, principal, "delete", json.loads(old[4])):
+            raise AppwriteError("user_unauthorized")
+        conn.execute(f"DELETE FROM {schema.sql} WHERE _seq = ?", (old[0],))
+        conn.execute(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", (old[0],))
+        return self.to_json(schema, old)
+
+    def add_to_column(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, key: str, delta: float,
+                      bound: float | None, principal: Principal) -> dict[str, Any]:
+        """Increment (delta > 0, bound = max) or decrement (delta < 0, bound = min) atomically."""
+        column = schema.columns.get(key)
+        if column is None:
+            raise AppwriteError("column_not_found")
+        if column.array or (column.kind not in INTEGER_KINDS and column.kind != "float"):
+            raise AppwriteError("column_type_invalid", f'Column "{key}" is not numeric and cannot be incremented.')
+        old = self.fetch(conn, schema, row_id)
+        if old is None:
+            raise AppwriteError("row_not_found")
+        if not self._row_allows(schema, principal, "update", json.loads(old[4])):
+            raise AppwriteError("user_unauthorized")
+        position = 5 + [c.key for c in schema.available_columns].index(key)
+        current = old[position] or 0
+        result = current + delta
+        if column.kind in INTEGER_KINDS and isinstance(result, float) and result.is_integer():
+            result = int(result)
+        limit_max = bound if delta > 0 else None
+        limit_min = bound if delta < 0 else None
+        if (limit_max is not None and result > limit_max) or (column.max is not None and result > column.max):
+            raise AppwriteError("column_limit_exceeded",
+                                f'tablesDB "{key}" has reached the maximum value of {limit_max if limit_max is not None else column.max}')
+        if (limit_min is not None and result < limit_min) or (column.min is not None and result < column.min):
+            raise AppwriteError("column_limit_exceeded",
+                                f'tablesDB "{key}" has reached the minimum value of {limit_min if limit_min is not None else column.min}')
+        conn.execute(f"UPDATE {schema.sql} SET {q(key)} = COALESCE({q(key)}, 0) + ?, _updatedAt = ? WHERE _seq = ?",
+                     (delta, format_datetime(self.clock.now()), old[0]))
+        return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
+
+    # --- bulk (API keys only; at most 100 rows a request) --------------------------------------------------------
+    def _bulk_items(self, items: Any) -> list[dict[str, Any]]:
+        if not isinstance(items, list) or len(items) > BULK_LIMIT:
+            raise AppwriteError("general_argument_invalid",
+                                f"Invalid `rows` param: Value must a valid array no longer than {BULK_LIMIT} items "
+                                "and Value must be a valid object.")
+        for item in items:
+            if not isinstance(item, dict):
+                raise AppwriteError("general_argument_invalid", "Invalid `rows` param: Value must be a valid object.")
+        return items
+
+    def bulk_create(self, conn: sqlite3.Connection, schema: TableSchema, items: Any,
+                    principal: Principal) -> list[dict[str, Any]]:
+        ids = []
+        for item in self._bulk_items(items):
+            row_id = custom_id(item.get("$id", "unique()"), "$id")
+            self.create(conn, schema, row_id, item, item.get("$permissions"), principal)
+            ids.append(row_id)
+        return self._fetch_many(conn, schema, ids)
+
+    def bulk_upsert(self, conn: sqlite3.Connection, schema: TableSchema, items: Any,
+                    principal: Principal) -> list[dict[str, Any]]:
+        items = self._bulk_items(items)
+        ids = [custom_id(item.get("$id", "unique()"), "$id") for item in items]
+        existing = self._existing_ids(conn, schema, ids)
+        now = format_datetime(self.clock.now())
+        groups: dict[tuple, list[tuple]] = {}
+        for row_id, item in zip(ids, items):
+            creating = row_id not in existing
+            values = self.prepare(schema, item, principal, creating=creating)
+            raw_perms = item.get("$permissions")
+            permissions = self.row_permissions(raw_perms, principal) if (raw_perms is not None or creating) else None
+            created = values.pop("_createdAt", now)
+            updated = values.pop("_updatedAt", now)
+            key = (tuple(values), permissions is not None)
+            groups.setdefault(key, []).append(
+                (row_id, created, updated, json.dumps(permissions or []), *values.values()))
+        for (columns, with_perms), rows in groups.items():
+            names = ["_id", "_createdAt", "_updatedAt", "_permissions", *columns]
+            updates = ["_updatedAt = excluded._updatedAt", *(f"{q(c)} = excluded.{q(c)}" for c in columns)]
+            if with_perms:
+                updates.append("_permissions = excluded._permissions")
+            sql = (f"INSERT INTO {schema.sql} ({', '.join(n if n.startswith('_') else q(n) for n in names)}) "
+                   f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(_id) DO UPDATE SET {', '.join(updates)}")
+            try:
+                conn.executemany(sql, rows)
+            except sqlite3.IntegrityError as exc:
+                raise _integrity(exc, schema) from None
+            if with_perms:
+                self._replace_perms_by_id(conn, schema, [(r[0], json.loads(r[3])) for r in rows])
+        return self._fetch_many(conn, schema, ids)
+
+    def _replace_perms_by_id(self, conn: sqlite3.Connection, schema: TableSchema,
+                             entries: list[tuple[str, list[str]]]) -> None:
+        seqs = dict(self._seq_by_id(conn, schema, [e[0] for e in entries]))
+        conn.executemany(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", [(seqs[i],) for i, _ in entries])
+        conn.executemany(f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
+                         [(*perms.parse(p), seqs[i]) for i, plist in entries for p in plist])
+
+    def bulk_update(self, conn: sqlite3.Connection, schema: TableSchema, data: Any, compiled: Compiled,
+                    principal: Principal) -> tuple[int, list[dict[str, Any]]]:
+        values = self.prepare(schema, data if data is not None else {}, principal, creating=False)
+        values.setdefault("_updatedAt", format_datetime(self.clock.now()))
+        seqs = self._matching_seqs(conn, schema, compiled)
+        if seqs and values:
+            assignments = ", ".join(f"{c if c.startswith('_') else q(c)} = ?" for c in values)
+            try:
+                conn.executemany(f"UPDATE {schema.sql} SET {assignments} WHERE _seq = ?",
+                                 [(*values.values(), s) for s in seqs])
+            except sqlite3.IntegrityError as exc:
+                raise _integrity(exc, schema) from None
+        return len(seqs), self._fetch_seqs(conn, schema, seqs[:BULK_LIMIT])
+
+    def bulk_delete(self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled,
+                    principal: Principal) -> tuple[int, list[dict[str, Any]]]:
+        seqs = self._matching_seqs(conn, schema, compiled)
+        shown = self._fetch_seqs(conn, schema, seqs[:BULK_LIMIT])
+        conn.executemany(f"DELETE FROM {schema.sql} WHERE _seq = ?", [(s,) for s in seqs])
+        conn.executemany(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", [(s,) for s in seqs])
+        return len(seqs), shown
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+    def _matching_seqs(self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled) -> list[int]:
+        """Every row the filters match (bulk update/delete ignore limit unless one is given)."""
+        limit = f" LIMIT {compiled.limit}" if compiled.limit else ""
+        offset = f" OFFSET {compiled.offset}" if compiled.offset else ""
+        if offset and not limit:
+            limit = " LIMIT -1"
+        sql = f"SELECT _seq FROM {schema.sql} WHERE {compiled.where_sql()} ORDER BY _seq{limit}{offset}"
+        return [r[0] for r in conn.execute(sql, compiled.params)]
+
+    def _existing_ids(self, conn: sqlite3.Connection, schema: TableSchema, ids: list[str]) -> set[str]:
+        return {row_id for row_id, _ in self._seq_by_id(conn, schema, ids)}
+
+    @staticmethod
+    def _seq_by_id(conn: sqlite3.Connection, schema: TableSchema, ids: list[str]) -> list[tuple[str, int]]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return conn.execute(f"SELECT _id, _seq FROM {schema.sql} WHERE _id IN ({marks})", ids).fetchall()
+
+    def _fetch_many(self, conn: sqlite3.Connection, schema: TableSchema, ids: list[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id IN ({marks})", ids)
+        by_id = {r[1]: r for r in rows}
+        return [self.to_json(schema, by_id[i]) for i in dict.fromkeys(ids) if i in by_id]
+
+    def _fetch_seqs(self, conn: sqlite3.Connection, schema: TableSchema, seqs: Iterable[int]) -> list[dict[str, Any]]:
+        seqs = list(seqs)
+        if not seqs:
+            return []
+        marks = ",".join("?" * len(seqs))
+        rows = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _seq IN ({marks}) ORDER BY _seq",
+                            seqs)
+        return [self.to_json(schema, r) for r in rows]
+
+    def staged_row(self, schema: TableSchema, row_id: str, data: Any, permissions: list[str]) -> dict[str, Any]:
+        """The placeholder Appwrite returns for a write staged in a transaction."""
+        now = format_datetime(self.clock.now())
+        out = {"$id": row_id, "$sequence": "0", self.table_field: schema.id, "$databaseId": schema.database_id,
+               "$createdAt": now, "$updatedAt": now, "$permissions": permissions}
+        if isinstance(data, dict):
+            out.update({k: v for k, v in data.items() if not k.startswith("$")})
+        return out
+
+
+def _integrity(exc: sqlite3.IntegrityError, schema: TableSchema) -> AppwriteError:
+    if f"{schema.sql}._id" in str(exc):
+        return AppwriteError("row_already_exists")
+    return AppwriteError("row_unique_constraint_violation")
+
+
+def new_row_id(value: Any) -> str:
+    return custom_id(value if value is not None else unique_id(), "rowId")
