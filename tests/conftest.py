@@ -1,4 +1,5 @@
 """Shared fixtures: one real local server per test session, and SDK clients of each kind."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,6 +54,7 @@ class People:
 
     def session_client(self, person: dict) -> Client:
         from appwrite.services.account import Account
+
         session = Account(self.admin).create_email_password_session(person["email"], person["password"])
         return _client(self.server).set_session(session.secret)
 

@@ -1,4 +1,5 @@
 """Command line: `python -m appwrite_local [--port N] [--data DIR] ...` runs the server in the foreground."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,20 +18,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m appwrite_local",
         description="Run a local Appwrite-compatible server (REST /v1 on SQLite) in the foreground. "
-                    "On start it writes <data>/credentials.json with the endpoint, project ID and an API key "
-                    "holding every scope, and prints the same. Data is kept across restarts. "
-                    "Stop with Ctrl-C or SIGTERM.")
-    parser.add_argument("--host", default=os.environ.get("APPWRITE_LOCAL_HOST", "127.0.0.1"),
-                        help="interface to listen on (default 127.0.0.1; env APPWRITE_LOCAL_HOST)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("APPWRITE_LOCAL_PORT", "8080")),
-                        help="TCP port (default 8080; env APPWRITE_LOCAL_PORT)")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("APPWRITE_LOCAL_DATA", ".appwrite-local")),
-                        help="data directory: SQLite database, stored files, credentials.json "
-                             "(default .appwrite-local/; env APPWRITE_LOCAL_DATA)")
-    parser.add_argument("--project-id", default=os.environ.get("APPWRITE_LOCAL_PROJECT", "rx-local"),
-                        help="project ID used when the data directory is new (default rx-local)")
-    parser.add_argument("--log-level", default=os.environ.get("APPWRITE_LOCAL_LOG_LEVEL", "warning"),
-                        choices=["debug", "info", "warning", "error"], help="log level (default warning)")
+        "On start it writes <data>/credentials.json with the endpoint, project ID and an API key "
+        "holding every scope, and prints the same. Data is kept across restarts. "
+        "Stop with Ctrl-C or SIGTERM.",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("APPWRITE_LOCAL_HOST", "127.0.0.1"),
+        help="interface to listen on (default 127.0.0.1; env APPWRITE_LOCAL_HOST)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("APPWRITE_LOCAL_PORT", "8080")),
+        help="TCP port (default 8080; env APPWRITE_LOCAL_PORT)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("APPWRITE_LOCAL_DATA", ".appwrite-local")),
+        help="data directory: SQLite database, stored files, credentials.json "
+        "(default .appwrite-local/; env APPWRITE_LOCAL_DATA)",
+    )
+    parser.add_argument(
+        "--project-id",
+        default=os.environ.get("APPWRITE_LOCAL_PROJECT", "rx-local"),
+        help="project ID used when the data directory is new (default rx-local)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("APPWRITE_LOCAL_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default warning)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print the credentials on start")
     return parser.parse_args(argv)
 
@@ -45,8 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(services.credentials(), indent=2), flush=True)
         print(f"credentials written to {path}", flush=True)
     app = build_app(settings, services)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                            lifespan="on", loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     server.run()
     return 0

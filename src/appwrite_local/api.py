@@ -4,13 +4,15 @@ Handlers are plain functions `handler(ctx) -> Response` registered on a `RouteTa
 they need. They run in a worker thread (SQLite calls block), after the request body has been read on the
 event loop. Errors are `AppwriteError`s; `app.py` renders them.
 """
+
 from __future__ import annotations
 
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -139,8 +141,12 @@ class Ctx:
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                (low is not None and value < low) or (high is not None and value > high):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
             if low is not None and high is not None:
                 raise invalid_argument(name, f"Value must be a valid range between {low:,} and {high:,}")
             raise invalid_argument(name, "Value must be a valid integer")
@@ -214,20 +220,23 @@ class RouteSpec:
     scope: str | None
     legacy: bool = False
     needs_project: bool = True
-    abuse: tuple[str, int, int] | None = None   # (key template, limit, seconds)
+    abuse: tuple[str, int, int] | None = None  # (key template, limit, seconds)
 
 
 class RouteTable:
     def __init__(self) -> None:
         self.routes: list[RouteSpec] = []
 
-    def add(self, method: str, path: str, handler: Callable[[Ctx], Response], scope: str | None, **options: Any) -> None:
+    def add(
+        self, method: str, path: str, handler: Callable[[Ctx], Response], scope: str | None, **options: Any
+    ) -> None:
         self.routes.append(RouteSpec(method, path, handler, scope, **options))
 
     def route(self, method: str, path: str, scope: str | None, **options: Any):
         def decorate(handler: Callable[[Ctx], Response]) -> Callable[[Ctx], Response]:
             self.add(method, path, handler, scope, **options)
             return handler
+
         return decorate
 
 
@@ -254,8 +263,14 @@ class RateLimiter:
                 self._hits = {k: v for k, v in self._hits.items() if v[0] == window}
         reset = start + seconds
         if count > limit:
-            raise AppwriteError("general_rate_limit_exceeded", headers={
-                "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+            raise AppwriteError(
+                "general_rate_limit_exceeded",
+                headers={
+                    "X-RateLimit-Limit": str(limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                },
+            )
         return limit, limit - count, reset
 
 

@@ -1,4 +1,5 @@
 """Builds the ASGI application: services, the `/v1` routes of every module, error rendering, CORS."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,20 +28,22 @@ from .errors import AppwriteError
 from .events import EventBus
 from .files import FileStore
 from .identity import Identity
-from .rowstore import Rows
 from .routes import account, databases, health, rows, storage, teams, transactions, users
 from .routes.flavour import legacy_error
+from .rowstore import Rows
 
 log = logging.getLogger("appwrite_local")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage)
-CORS_HEADERS = ("Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
-                "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
-                "X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
-                "X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
-                "X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
-                "Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent")
+CORS_HEADERS = (
+    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
+    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
+    "X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
+    "X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
+    "X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
+    "Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent"
+)
 
 
 @dataclass
@@ -155,8 +158,11 @@ def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
         limits = (str(limit_), str(remaining), str(reset))
     response = spec.handler(ctx)
     if limits:
-        response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"], \
-            response.headers["X-RateLimit-Reset"] = limits
+        (
+            response.headers["X-RateLimit-Limit"],
+            response.headers["X-RateLimit-Remaining"],
+            response.headers["X-RateLimit-Reset"],
+        ) = limits
     return response
 
 
@@ -169,16 +175,25 @@ def make_endpoint(spec: RouteSpec, services: Services):
                 project = headers.get("x-appwrite-project") or params.get("project") or ""
                 if project != services.project_id:
                     raise AppwriteError("project_not_found")
-            ctx = Ctx(method=request.method, path=request.url.path, params=params,
-                      path_params=dict(request.path_params), headers=headers, cookies=dict(request.cookies),
-                      ip=request.client.host if request.client else "", principal=auth.GUEST, services=services,
-                      files=files)
+            ctx = Ctx(
+                method=request.method,
+                path=request.url.path,
+                params=params,
+                path_params=dict(request.path_params),
+                headers=headers,
+                cookies=dict(request.cookies),
+                ip=request.client.host if request.client else "",
+                principal=auth.GUEST,
+                services=services,
+                files=files,
+            )
             return await run_in_threadpool(_run, spec, ctx, services)
         except AppwriteError as error:
             return error_response(legacy_error(error) if spec.legacy else error)
         except Exception:  # noqa: BLE001 - the client gets Appwrite's 500 shape; the trace goes to the log
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return error_response(AppwriteError("general_unknown"))
+
     return endpoint
 
 
@@ -198,18 +213,31 @@ class Cors:
         origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
         if origin is None:
             return await self.app(scope, receive, send)
-        extra = [(b"access-control-allow-origin", origin.encode()), (b"access-control-allow-credentials", b"true"),
-                 (b"access-control-expose-headers", b"X-Appwrite-Session, X-Fallback-Cookies")]
+        extra = [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-allow-credentials", b"true"),
+            (b"access-control-expose-headers", b"X-Appwrite-Session, X-Fallback-Cookies"),
+        ]
         if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": extra + [
-                (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE"),
-                (b"access-control-allow-headers", CORS_HEADERS.encode()), (b"content-type", b"text/plain")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": extra
+                    + [
+                        (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE"),
+                        (b"access-control-allow-headers", CORS_HEADERS.encode()),
+                        (b"content-type", b"text/plain"),
+                    ],
+                }
+            )
             return await send({"type": "http.response.body", "body": b""})
 
         async def send_with_cors(message):
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
+
         return await self.app(scope, receive, send_with_cors)
 
 
@@ -218,9 +246,16 @@ def build_app(settings: Settings, services: Services | None = None) -> Starlette
     routes = []
     for module in ROUTE_MODULES:
         for spec in module.routes.routes:
-            routes.append(Route("/v1" + spec.path, make_endpoint(spec, services), methods=[spec.method],
-                                name=f"{spec.method} {spec.path}"))
+            routes.append(
+                Route(
+                    "/v1" + spec.path,
+                    make_endpoint(spec, services),
+                    methods=[spec.method],
+                    name=f"{spec.method} {spec.path}",
+                )
+            )
     routes.append(Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]))
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):
         yield

@@ -4,13 +4,14 @@ Order of credentials follows Appwrite (app/init/resources/request.php, shared/ap
 `a_session_<project>` cookie, then `x-appwrite-session`, then `x-fallback-cookies`; `x-appwrite-jwt`
 instead of a session; `x-appwrite-key` for server callers. An unknown key leaves the caller a guest.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import jwt as pyjwt
 
@@ -19,29 +20,90 @@ from .db import Database
 from .errors import AppwriteError
 from .identity import Identity
 
-GUEST_SCOPES = frozenset({
-    "global", "public", "home", "console", "graphql", "sessions.write", "documents.read", "documents.write",
-    "rows.read", "rows.write", "files.read", "files.write", "locale.read", "avatars.read", "executions.write",
-})
-USER_SCOPES = GUEST_SCOPES | frozenset({
-    "account", "teams.read", "teams.write", "executions.read", "targets.read", "targets.write",
-    "subscribers.read", "subscribers.write", "assistant.read",
-})
-KEY_SCOPES = frozenset({
-    "sessions.write", "users.read", "users.write", "teams.read", "teams.write", "databases.read",
-    "databases.write", "tables.read", "tables.write", "columns.read", "columns.write", "indexes.read",
-    "indexes.write", "rows.read", "rows.write", "collections.read", "collections.write", "attributes.read",
-    "attributes.write", "documents.read", "documents.write", "buckets.read", "buckets.write", "files.read",
-    "files.write", "functions.read", "functions.write", "executions.read", "executions.write", "execution.read",
-    "execution.write", "locale.read", "avatars.read", "health.read", "tokens.read", "tokens.write",
-    "targets.read", "targets.write", "subscribers.read", "subscribers.write", "messages.read", "messages.write",
-})
+GUEST_SCOPES = frozenset(
+    {
+        "global",
+        "public",
+        "home",
+        "console",
+        "graphql",
+        "sessions.write",
+        "documents.read",
+        "documents.write",
+        "rows.read",
+        "rows.write",
+        "files.read",
+        "files.write",
+        "locale.read",
+        "avatars.read",
+        "executions.write",
+    }
+)
+USER_SCOPES = GUEST_SCOPES | frozenset(
+    {
+        "account",
+        "teams.read",
+        "teams.write",
+        "executions.read",
+        "targets.read",
+        "targets.write",
+        "subscribers.read",
+        "subscribers.write",
+        "assistant.read",
+    }
+)
+KEY_SCOPES = frozenset(
+    {
+        "sessions.write",
+        "users.read",
+        "users.write",
+        "teams.read",
+        "teams.write",
+        "databases.read",
+        "databases.write",
+        "tables.read",
+        "tables.write",
+        "columns.read",
+        "columns.write",
+        "indexes.read",
+        "indexes.write",
+        "rows.read",
+        "rows.write",
+        "collections.read",
+        "collections.write",
+        "attributes.read",
+        "attributes.write",
+        "documents.read",
+        "documents.write",
+        "buckets.read",
+        "buckets.write",
+        "files.read",
+        "files.write",
+        "functions.read",
+        "functions.write",
+        "executions.read",
+        "executions.write",
+        "execution.read",
+        "execution.write",
+        "locale.read",
+        "avatars.read",
+        "health.read",
+        "tokens.read",
+        "tokens.write",
+        "targets.read",
+        "targets.write",
+        "subscribers.read",
+        "subscribers.write",
+        "messages.read",
+        "messages.write",
+    }
+)
 ALWAYS_KEY_SCOPES = frozenset({"global", "health.read", "graphql"})
 
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str                      # "guest" | "user" | "key"
+    kind: str  # "guest" | "user" | "key"
     roles: frozenset[str]
     scopes: frozenset[str]
     user_row: tuple | None = None
@@ -59,8 +121,11 @@ class Principal:
     def require_scope(self, scope: str, project_id: str) -> None:
         if scope in self.scopes:
             return
-        who = {"guest": "User (role: guests)", "user": "User (role: users)",
-               "key": f"app.{project_id}@service.localhost (role: applications)"}[self.kind]
+        who = {
+            "guest": "User (role: guests)",
+            "user": "User (role: users)",
+            "key": f"app.{project_id}@service.localhost (role: applications)",
+        }[self.kind]
         raise AppwriteError("general_unauthorized_scope", f'{who} missing scopes (["{scope}"])')
 
 
@@ -83,15 +148,26 @@ class Keys:
             if row:
                 return "standard_" + row[0]
             secret = os.urandom(64).hex()
-            conn.execute("INSERT INTO _keys (id, name, secret, scopes, expire, created) VALUES (?,?,?,?,?,?)",
-                         ("local-admin", "Local admin", secret, json.dumps(sorted(KEY_SCOPES)), None,
-                          format_datetime(self.clock.now())))
+            conn.execute(
+                "INSERT INTO _keys (id, name, secret, scopes, expire, created) VALUES (?,?,?,?,?,?)",
+                (
+                    "local-admin",
+                    "Local admin",
+                    secret,
+                    json.dumps(sorted(KEY_SCOPES)),
+                    None,
+                    format_datetime(self.clock.now()),
+                ),
+            )
             return "standard_" + secret
 
     def create_ephemeral(self, scopes: list[str], seconds: int) -> str:
         now = int(self.clock.timestamp())
-        token = pyjwt.encode({"projectId": self.project_id, "scopes": scopes, "iat": now, "exp": now + seconds},
-                             self.signing_secret, algorithm="HS256")
+        token = pyjwt.encode(
+            {"projectId": self.project_id, "scopes": scopes, "iat": now, "exp": now + seconds},
+            self.signing_secret,
+            algorithm="HS256",
+        )
         return "ephemeral_" + token
 
     def resolve(self, value: str) -> Principal | None:
@@ -100,8 +176,7 @@ class Keys:
             kind, secret = "standard", value
         if kind in ("ephemeral", "dynamic"):
             try:
-                payload = pyjwt.decode(secret, self.signing_secret, algorithms=["HS256"],
-                                       options={"verify_exp": False})
+                payload = pyjwt.decode(secret, self.signing_secret, algorithms=["HS256"], options={"verify_exp": False})
             except pyjwt.PyJWTError:
                 return None
             if payload.get("projectId") != self.project_id:
@@ -136,8 +211,9 @@ def _session_candidates(headers: Mapping[str, str], cookies: Mapping[str, str], 
     return ""
 
 
-def resolve(headers: Mapping[str, str], cookies: Mapping[str, str], project_id: str, identity: Identity,
-            keys: Keys) -> Principal:
+def resolve(
+    headers: Mapping[str, str], cookies: Mapping[str, str], project_id: str, identity: Identity, keys: Keys
+) -> Principal:
     key = headers.get("x-appwrite-key", "")
     session_secret = _session_candidates(headers, cookies, project_id)
     jwt_token = headers.get("x-appwrite-jwt", "")

@@ -4,15 +4,17 @@ Every Appwrite table is a real SQLite table `r<seq>` with typed columns, plus `r
 row per (permission type, role, row) so that row-level read checks are a SQL sub-select. Indexes are real
 SQLite indexes; a fulltext index is an FTS5 table kept in step by triggers.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .clock import Clock, format_datetime
 from .columns import INTEGER_KINDS, STRING_KINDS, Column
@@ -56,9 +58,19 @@ class Index:
     updated: str = ""
 
     def to_json(self, columns_field: str = "columns") -> dict[str, Any]:
-        return {"$id": self.key, "$createdAt": self.created, "$updatedAt": self.updated, "key": self.key,
-                "description": "", "type": self.type, "status": self.status, "error": self.error,
-                columns_field: list(self.columns), "lengths": list(self.lengths), "orders": list(self.orders)}
+        return {
+            "$id": self.key,
+            "$createdAt": self.created,
+            "$updatedAt": self.updated,
+            "key": self.key,
+            "description": "",
+            "type": self.type,
+            "status": self.status,
+            "error": self.error,
+            columns_field: list(self.columns),
+            "lengths": list(self.lengths),
+            "orders": list(self.orders),
+        }
 
 
 @dataclass
@@ -90,8 +102,9 @@ class TableSchema:
     @cached_property
     def attrs(self) -> dict[str, Attr]:
         """Query attributes: system fields plus every available column."""
-        fulltext = {ix.columns[0]: self.fts_table(ix) for ix in self.indexes
-                    if ix.type == "fulltext" and len(ix.columns) == 1}
+        fulltext = {
+            ix.columns[0]: self.fts_table(ix) for ix in self.indexes if ix.type == "fulltext" and len(ix.columns) == 1
+        }
         out = dict(SYSTEM_ATTRS)
         for col in self.columns.values():
             if col.status == "available":
@@ -134,25 +147,34 @@ class Catalog:
 
     # --- databases -----------------------------------------------------------------------------------------------
     def get_database(self, database_id: str) -> dict[str, Any] | None:
-        row = self.db.reader().execute(
-            "SELECT id, name, enabled, type, description, created, updated FROM _databases WHERE id = ?",
-            (database_id,)).fetchone()
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT id, name, enabled, type, description, created, updated FROM _databases WHERE id = ?",
+                (database_id,),
+            )
+            .fetchone()
+        )
         return database_json(row) if row else None
 
     def create_database(self, database_id: str, name: str, enabled: bool, db_type: str) -> dict[str, Any]:
         now = self.now()
         with self.db.write() as conn:
             try:
-                conn.execute("INSERT INTO _databases (id, name, enabled, type, created, updated) VALUES (?,?,?,?,?,?)",
-                             (database_id, name, int(enabled), db_type, now, now))
+                conn.execute(
+                    "INSERT INTO _databases (id, name, enabled, type, created, updated) VALUES (?,?,?,?,?,?)",
+                    (database_id, name, int(enabled), db_type, now, now),
+                )
             except sqlite3.IntegrityError:
                 raise AppwriteError("database_already_exists") from None
         return self.get_database(database_id)  # type: ignore[return-value]
 
     def update_database(self, database_id: str, name: str, enabled: bool | None) -> dict[str, Any]:
         with self.db.write() as conn:
-            cur = conn.execute("UPDATE _databases SET name = ?, enabled = COALESCE(?, enabled), updated = ? WHERE id = ?",
-                               (name, None if enabled is None else int(enabled), self.now(), database_id))
+            cur = conn.execute(
+                "UPDATE _databases SET name = ?, enabled = COALESCE(?, enabled), updated = ? WHERE id = ?",
+                (name, None if enabled is None else int(enabled), self.now(), database_id),
+            )
             if cur.rowcount == 0:
                 raise AppwriteError("database_not_found")
         self._invalidate()
@@ -175,9 +197,15 @@ class Catalog:
             generation = self._generation
         if hit is not None:
             return hit
-        row = self.db.reader().execute(
-            "SELECT seq, database_id, id, name, enabled, row_security, permissions, columns, indexes, description,"
-            " created, updated FROM _tables WHERE database_id = ? AND id = ?", key).fetchone()
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT seq, database_id, id, name, enabled, row_security, permissions, columns, indexes, description,"
+                " created, updated FROM _tables WHERE database_id = ? AND id = ?",
+                key,
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         schema = _table_from_row(row)
@@ -186,24 +214,38 @@ class Catalog:
                 self._cache[key] = schema
         return schema
 
-    def create_table(self, database_id: str, table_id: str, name: str, permissions: list[str], row_security: bool,
-                     enabled: bool, columns: list[Column], indexes: list[Index]) -> TableSchema:
+    def create_table(
+        self,
+        database_id: str,
+        table_id: str,
+        name: str,
+        permissions: list[str],
+        row_security: bool,
+        enabled: bool,
+        columns: list[Column],
+        indexes: list[Index],
+    ) -> TableSchema:
         now = self.now()
         with self._schema_write() as conn:
             try:
                 cur = conn.execute(
                     "INSERT INTO _tables (database_id, id, name, enabled, row_security, permissions, created, updated)"
                     " VALUES (?,?,?,?,?,?,?,?)",
-                    (database_id, table_id, name, int(enabled), int(row_security), json.dumps(permissions), now, now))
+                    (database_id, table_id, name, int(enabled), int(row_security), json.dumps(permissions), now, now),
+                )
             except sqlite3.IntegrityError:
                 raise AppwriteError("table_already_exists") from None
             seq = cur.lastrowid
-            conn.execute(f"CREATE TABLE r{seq} (_seq INTEGER PRIMARY KEY AUTOINCREMENT, _id TEXT NOT NULL UNIQUE,"
-                         " _createdAt TEXT NOT NULL, _updatedAt TEXT NOT NULL, _permissions TEXT NOT NULL DEFAULT '[]')")
+            conn.execute(
+                f"CREATE TABLE r{seq} (_seq INTEGER PRIMARY KEY AUTOINCREMENT, _id TEXT NOT NULL UNIQUE,"
+                " _createdAt TEXT NOT NULL, _updatedAt TEXT NOT NULL, _permissions TEXT NOT NULL DEFAULT '[]')"
+            )
             conn.execute(f"CREATE INDEX r{seq}_created ON r{seq} (_createdAt)")
             conn.execute(f"CREATE INDEX r{seq}_updated ON r{seq} (_updatedAt)")
-            conn.execute(f"CREATE TABLE r{seq}_perms (_type TEXT NOT NULL, _role TEXT NOT NULL, _row INTEGER NOT NULL,"
-                         " PRIMARY KEY (_type, _role, _row)) WITHOUT ROWID")
+            conn.execute(
+                f"CREATE TABLE r{seq}_perms (_type TEXT NOT NULL, _role TEXT NOT NULL, _row INTEGER NOT NULL,"
+                " PRIMARY KEY (_type, _role, _row)) WITHOUT ROWID"
+            )
             conn.execute(f"CREATE INDEX r{seq}_perms_row ON r{seq}_perms (_row)")
             schema = self._load(conn, database_id, table_id)
             for column in columns:
@@ -212,15 +254,27 @@ class Catalog:
                 schema = self._add_index(conn, schema, index)
         return self.get_table(database_id, table_id)  # type: ignore[return-value]
 
-    def update_table(self, schema: TableSchema, name: str, permissions: list[str] | None, row_security: bool | None,
-                     enabled: bool | None) -> TableSchema:
+    def update_table(
+        self,
+        schema: TableSchema,
+        name: str,
+        permissions: list[str] | None,
+        row_security: bool | None,
+        enabled: bool | None,
+    ) -> TableSchema:
         with self._schema_write() as conn:
             conn.execute(
                 "UPDATE _tables SET name = ?, permissions = COALESCE(?, permissions),"
                 " row_security = COALESCE(?, row_security), enabled = COALESCE(?, enabled), updated = ? WHERE seq = ?",
-                (name, None if permissions is None else json.dumps(permissions),
-                 None if row_security is None else int(row_security), None if enabled is None else int(enabled),
-                 self.now(), schema.seq))
+                (
+                    name,
+                    None if permissions is None else json.dumps(permissions),
+                    None if row_security is None else int(row_security),
+                    None if enabled is None else int(enabled),
+                    self.now(),
+                    schema.seq,
+                ),
+            )
         return self.get_table(schema.database_id, schema.id)  # type: ignore[return-value]
 
     def delete_table(self, schema: TableSchema) -> None:
@@ -231,14 +285,23 @@ class Catalog:
     def _load(self, conn: sqlite3.Connection, database_id: str, table_id: str) -> TableSchema:
         row = conn.execute(
             "SELECT seq, database_id, id, name, enabled, row_security, permissions, columns, indexes, description,"
-            " created, updated FROM _tables WHERE database_id = ? AND id = ?", (database_id, table_id)).fetchone()
+            " created, updated FROM _tables WHERE database_id = ? AND id = ?",
+            (database_id, table_id),
+        ).fetchone()
         return _table_from_row(row)
 
-    def _save(self, conn: sqlite3.Connection, schema: TableSchema, columns: Iterable[Column],
-              indexes: Iterable[Index]) -> TableSchema:
-        conn.execute("UPDATE _tables SET columns = ?, indexes = ?, updated = ? WHERE seq = ?",
-                     (json.dumps([c.to_record() for c in columns]), json.dumps([_index_record(i) for i in indexes]),
-                      self.now(), schema.seq))
+    def _save(
+        self, conn: sqlite3.Connection, schema: TableSchema, columns: Iterable[Column], indexes: Iterable[Index]
+    ) -> TableSchema:
+        conn.execute(
+            "UPDATE _tables SET columns = ?, indexes = ?, updated = ? WHERE seq = ?",
+            (
+                json.dumps([c.to_record() for c in columns]),
+                json.dumps([_index_record(i) for i in indexes]),
+                self.now(),
+                schema.seq,
+            ),
+        )
         return self._load(conn, schema.database_id, schema.id)
 
     # --- columns -------------------------------------------------------------------------------------------------
@@ -272,8 +335,9 @@ class Catalog:
                 if new_key in fresh.columns:
                     raise AppwriteError("column_already_exists")
                 if any(key in ix.columns for ix in fresh.indexes):
-                    raise AppwriteError("column_index_dependency", "Column cannot be renamed because it is used in an index.",
-                                        409)
+                    raise AppwriteError(
+                        "column_index_dependency", "Column cannot be renamed because it is used in an index.", 409
+                    )
                 conn.execute(f"ALTER TABLE {fresh.sql} RENAME COLUMN {q(key)} TO {q(new_key)}")
                 column.key = new_key
             fresh = self._save(conn, fresh, columns, fresh.indexes)
@@ -323,23 +387,48 @@ class Catalog:
 
 
 def database_json(row: tuple) -> dict[str, Any]:
-    return {"$id": row[0], "name": row[1], "$createdAt": row[5], "$updatedAt": row[6], "enabled": bool(row[2]),
-            "type": row[3], "description": row[4]}
+    return {
+        "$id": row[0],
+        "name": row[1],
+        "$createdAt": row[5],
+        "$updatedAt": row[6],
+        "enabled": bool(row[2]),
+        "type": row[3],
+        "description": row[4],
+    }
 
 
 def _table_from_row(row: tuple) -> TableSchema:
     columns = [Column.from_record(r) for r in json.loads(row[7])]
     indexes = [Index(**r) for r in json.loads(row[8])]
-    return TableSchema(seq=row[0], database_id=row[1], id=row[2], name=row[3], enabled=bool(row[4]),
-                       row_security=bool(row[5]), permissions=json.loads(row[6]),
-                       columns={c.key: c for c in columns}, indexes=indexes, description=row[9],
-                       created=row[10], updated=row[11])
+    return TableSchema(
+        seq=row[0],
+        database_id=row[1],
+        id=row[2],
+        name=row[3],
+        enabled=bool(row[4]),
+        row_security=bool(row[5]),
+        permissions=json.loads(row[6]),
+        columns={c.key: c for c in columns},
+        indexes=indexes,
+        description=row[9],
+        created=row[10],
+        updated=row[11],
+    )
 
 
 def _index_record(index: Index) -> dict[str, Any]:
-    return {"key": index.key, "type": index.type, "columns": index.columns, "orders": index.orders,
-            "lengths": index.lengths, "status": index.status, "error": index.error, "created": index.created,
-            "updated": index.updated}
+    return {
+        "key": index.key,
+        "type": index.type,
+        "columns": index.columns,
+        "orders": index.orders,
+        "lengths": index.lengths,
+        "status": index.status,
+        "error": index.error,
+        "created": index.created,
+        "updated": index.updated,
+    }
 
 
 def _sql_column(schema: TableSchema, key: str) -> str:
@@ -348,8 +437,9 @@ def _sql_column(schema: TableSchema, key: str) -> str:
 
 def _validate_index(schema: TableSchema, index: Index) -> None:
     if index.type not in ("key", "unique", "fulltext"):
-        raise AppwriteError("column_index_invalid",
-                            f"Index type \"{index.type}\" is not supported here; use key, unique or fulltext.")
+        raise AppwriteError(
+            "column_index_invalid", f'Index type "{index.type}" is not supported here; use key, unique or fulltext.'
+        )
     if not index.columns:
         raise AppwriteError("column_index_invalid", "Index must have at least one column.")
     if len(set(index.columns)) != len(index.columns):
@@ -361,12 +451,15 @@ def _validate_index(schema: TableSchema, index: Index) -> None:
             continue
         column = schema.columns.get(key)
         if column is None:
-            raise AppwriteError("column_unknown", f"Unknown column: {key}. Verify the column name or create the column.")
+            raise AppwriteError(
+                "column_unknown", f"Unknown column: {key}. Verify the column name or create the column."
+            )
         if column.status != "available":
             raise AppwriteError("column_not_available")
         if index.type == "fulltext" and (column.kind not in STRING_KINDS or column.array):
-            raise AppwriteError("column_index_invalid",
-                                f'Attribute "{key}" cannot be part of a fulltext index, must be of type string')
+            raise AppwriteError(
+                "column_index_invalid", f'Attribute "{key}" cannot be part of a fulltext index, must be of type string'
+            )
     if len(index.orders) > len(index.columns):
         raise AppwriteError("column_index_invalid", "Invalid index orders: more orders than columns.")
 
@@ -375,19 +468,27 @@ def _create_index_sql(conn: sqlite3.Connection, schema: TableSchema, index: Inde
     if index.type == "fulltext":
         fts = q(schema.fts_table(index))
         cols = ", ".join(q(c) for c in index.columns)
-        conn.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{schema.sql}', content_rowid='_seq',"
-                     " tokenize='unicode61 remove_diacritics 2')")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{schema.sql}', content_rowid='_seq',"
+            " tokenize='unicode61 remove_diacritics 2')"
+        )
         conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
         new_vals = ", ".join(f"new.{q(c)}" for c in index.columns)
         old_vals = ", ".join(f"old.{q(c)}" for c in index.columns)
         base = schema.fts_table(index)
-        conn.execute(f"CREATE TRIGGER {q(base + '_ai')} AFTER INSERT ON {schema.sql} BEGIN "
-                     f"INSERT INTO {fts} (rowid, {cols}) VALUES (new._seq, {new_vals}); END")
-        conn.execute(f"CREATE TRIGGER {q(base + '_ad')} AFTER DELETE ON {schema.sql} BEGIN "
-                     f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old._seq, {old_vals}); END")
-        conn.execute(f"CREATE TRIGGER {q(base + '_au')} AFTER UPDATE OF {cols} ON {schema.sql} BEGIN "
-                     f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old._seq, {old_vals}); "
-                     f"INSERT INTO {fts} (rowid, {cols}) VALUES (new._seq, {new_vals}); END")
+        conn.execute(
+            f"CREATE TRIGGER {q(base + '_ai')} AFTER INSERT ON {schema.sql} BEGIN "
+            f"INSERT INTO {fts} (rowid, {cols}) VALUES (new._seq, {new_vals}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {q(base + '_ad')} AFTER DELETE ON {schema.sql} BEGIN "
+            f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old._seq, {old_vals}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {q(base + '_au')} AFTER UPDATE OF {cols} ON {schema.sql} BEGIN "
+            f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old._seq, {old_vals}); "
+            f"INSERT INTO {fts} (rowid, {cols}) VALUES (new._seq, {new_vals}); END"
+        )
         return
     parts = []
     for i, key in enumerate(index.columns):
@@ -397,8 +498,9 @@ def _create_index_sql(conn: sqlite3.Connection, schema: TableSchema, index: Inde
     try:
         conn.execute(f"CREATE {unique}INDEX {q(schema.sql + '_ix_' + index.key)} ON {schema.sql} ({', '.join(parts)})")
     except sqlite3.IntegrityError:
-        raise AppwriteError("column_index_invalid",
-                            "Unique index cannot be created: the table already holds duplicate values.") from None
+        raise AppwriteError(
+            "column_index_invalid", "Unique index cannot be created: the table already holds duplicate values."
+        ) from None
 
 
 def _drop_index_sql(conn: sqlite3.Connection, schema: TableSchema, index: Index) -> None:

@@ -3,10 +3,11 @@
 Every timestamp the server writes (row `$createdAt`, session `expire`, rate-limit windows) comes from
 `Clock.now()`, so moving the clock (a local-only control route, issue 3) moves all of them together.
 """
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import AppwriteError
 
@@ -19,7 +20,7 @@ class Clock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self._offset
+        return datetime.now(UTC) + self._offset
 
     def advance(self, seconds: float) -> datetime:
         if seconds < 0:
@@ -34,7 +35,7 @@ class Clock:
 
 def format_datetime(value: datetime) -> str:
     """`Y-m-d\\TH:i:s.vP` in UTC, e.g. 2026-01-15T10:20:30.123+00:00 (utopia DateTime::formatTz)."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+00:00"
 
 
@@ -47,7 +48,7 @@ def parse_datetime(text: str) -> datetime:
         raw = raw[:-1] + "+00:00"
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

@@ -3,6 +3,7 @@
 The create route's type (`varchar`, `email`, `float`, ...) is kept as `kind`; the response reports
 Appwrite's `type`/`format` pair (email -> type "string" + format "email", float -> "double").
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -77,8 +78,16 @@ class Column:
             out["type"] = "double"
         else:
             out["type"] = self.kind
-        out.update({"status": self.status, "error": self.error, "required": self.required, "array": self.array,
-                    "$createdAt": self.created, "$updatedAt": self.updated})
+        out.update(
+            {
+                "status": self.status,
+                "error": self.error,
+                "required": self.required,
+                "array": self.array,
+                "$createdAt": self.created,
+                "$updatedAt": self.updated,
+            }
+        )
         if self.kind in ("string", "varchar"):
             out["size"] = self.size
             out["encrypt"] = False
@@ -98,13 +107,25 @@ class Column:
         return out
 
     def to_record(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "required": self.required, "array": self.array,
-                "size": self.size, "default": self.default, "min": self.min, "max": self.max,
-                "elements": self.elements, "status": self.status, "error": self.error,
-                "created": self.created, "updated": self.updated, "description": self.description}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "required": self.required,
+            "array": self.array,
+            "size": self.size,
+            "default": self.default,
+            "min": self.min,
+            "max": self.max,
+            "elements": self.elements,
+            "status": self.status,
+            "error": self.error,
+            "created": self.created,
+            "updated": self.updated,
+            "description": self.description,
+        }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Column":
+    def from_record(cls, record: dict[str, Any]) -> Column:
         return cls(**record)
 
     # --- values --------------------------------------------------------------------------------------------------
@@ -156,7 +177,9 @@ class Column:
             try:
                 return format_datetime(parse_datetime(value))
             except (ValueError, TypeError, OverflowError):
-                raise ValueError("Value must be valid date between 0000-01-01 00:00:00 and 9999-12-31 23:59:59.") from None
+                raise ValueError(
+                    "Value must be valid date between 0000-01-01 00:00:00 and 9999-12-31 23:59:59."
+                ) from None
         raise ValueError("Unsupported column type")
 
     def _in_range(self, value: int | float) -> bool:
@@ -166,7 +189,11 @@ class Column:
 
     def _type_message(self) -> str:
         limit = self.max_length
-        return f"Value must be a valid string and no longer than {limit} chars" if limit else "Value must be a valid string"
+        return (
+            f"Value must be a valid string and no longer than {limit} chars"
+            if limit
+            else "Value must be a valid string"
+        )
 
     def _range_message(self, what: str) -> str:
         low = self.min if self.min is not None else (INT64_MIN if self.kind in INTEGER_KINDS else -FLOAT_MAX)

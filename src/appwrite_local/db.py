@@ -4,13 +4,14 @@ WAL lets readers run while the single writer commits. `synchronous=NORMAL` in WA
 committed transaction across a process crash (kill -9); only a power loss can drop the last commits.
 Readers are thread-local because handlers run in Starlette's thread pool (datasette does the same).
 """
+
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",

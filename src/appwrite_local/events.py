@@ -3,21 +3,23 @@
 Listeners (function triggers and realtime, issue 3) subscribe with `listen`. Publishing never fails the
 request that caused it: a listener that raises is logged and skipped.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("appwrite_local.events")
 
 
 @dataclass(frozen=True)
 class Event:
-    name: str                       # concrete, e.g. databases.main.tables.posts.rows.r1.create
-    payload: dict[str, Any]         # the resource as the REST API returned it
-    read_roles: frozenset[str] | None = None   # who may see it (realtime); None = decided by the listener
-    user_id: str = ""               # the user who caused it, when one did
+    name: str  # concrete, e.g. databases.main.tables.posts.rows.r1.create
+    payload: dict[str, Any]  # the resource as the REST API returned it
+    read_roles: frozenset[str] | None = None  # who may see it (realtime); None = decided by the listener
+    user_id: str = ""  # the user who caused it, when one did
 
 
 Listener = Callable[[Event], None]
@@ -37,8 +39,9 @@ class EventBus:
             except Exception:  # noqa: BLE001 - a broken listener must not fail the write that already happened
                 log.exception("event listener failed for %s", event.name)
 
-    def emit(self, name: str, payload: dict[str, Any], read_roles: frozenset[str] | None = None,
-             user_id: str = "") -> None:
+    def emit(
+        self, name: str, payload: dict[str, Any], read_roles: frozenset[str] | None = None, user_id: str = ""
+    ) -> None:
         self.publish(Event(name, payload, read_roles, user_id))
 
     def row_changed(self, schema: Any, row: dict[str, Any], action: str) -> None:

@@ -1,4 +1,5 @@
 """File bytes on disk: `<data>/storage/<bucket>/<file>` plus chunk parts while an upload is in progress."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +9,14 @@ from pathlib import Path
 
 CHUNK_SIZE = 5 * 1024 * 1024  # APP_LIMIT_UPLOAD_CHUNK_SIZE
 
-_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-          (b"GIF8", "image/gif"), (b"PK\x03\x04", "application/zip"), (b"RIFF", "image/webp"))
+_MAGIC = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"RIFF", "image/webp"),
+)
 
 
 class FileStore:
@@ -60,8 +67,9 @@ class FileStore:
                 digest.update(block)
         mime = next((m for magic, m in _MAGIC if head.startswith(magic)), None)
         if mime is None:
-            mime = mimetypes.guess_type(name)[0] or ("text/plain" if _looks_like_text(head) else
-                                                     "application/octet-stream")
+            mime = mimetypes.guess_type(name)[0] or (
+                "text/plain" if _looks_like_text(head) else "application/octet-stream"
+            )
         return digest.hexdigest(), mime, target.stat().st_size
 
     def read(self, bucket_id: str, file_id: str, start: int = 0, end: int | None = None) -> bytes:

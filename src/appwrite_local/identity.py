@@ -4,6 +4,7 @@ A session secret is 64 random hex chars; only its SHA-256 is stored. Clients hol
 `base64(json({"id": userId, "secret": raw}))`, exactly what Appwrite puts in the cookie and in
 `Session.secret` (utopia-php/auth Store::encode).
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,28 +24,69 @@ from .errors import AppwriteError
 from .queries import Attr
 
 SESSION_DURATION = timedelta(days=365)
-USER_COLUMNS = ("seq, id, name, email, phone, password, hash, hash_options, registration, status, labels,"
-                " password_update, email_verification, phone_verification, prefs, accessed_at, created, updated")
+USER_COLUMNS = (
+    "seq, id, name, email, phone, password, hash, hash_options, registration, status, labels,"
+    " password_update, email_verification, phone_verification, prefs, accessed_at, created, updated"
+)
 USER_ATTRS = {
-    "$id": Attr("id", "string"), "$sequence": Attr("seq", "integer"), "$createdAt": Attr("created", "datetime"),
-    "$updatedAt": Attr("updated", "datetime"), "name": Attr("name", "string"), "email": Attr("email", "string"),
-    "phone": Attr("phone", "string"), "status": Attr("status", "boolean"),
-    "passwordUpdate": Attr("password_update", "datetime"), "registration": Attr("registration", "datetime"),
+    "$id": Attr("id", "string"),
+    "$sequence": Attr("seq", "integer"),
+    "$createdAt": Attr("created", "datetime"),
+    "$updatedAt": Attr("updated", "datetime"),
+    "name": Attr("name", "string"),
+    "email": Attr("email", "string"),
+    "phone": Attr("phone", "string"),
+    "status": Attr("status", "boolean"),
+    "passwordUpdate": Attr("password_update", "datetime"),
+    "registration": Attr("registration", "datetime"),
     "emailVerification": Attr("email_verification", "boolean"),
-    "phoneVerification": Attr("phone_verification", "boolean"), "labels": Attr("labels", "string", array=True),
+    "phoneVerification": Attr("phone_verification", "boolean"),
+    "labels": Attr("labels", "string", array=True),
     "accessedAt": Attr("accessed_at", "datetime"),
 }
 
 
 def user_json(row: tuple, include_secrets: bool = False) -> dict[str, Any]:
-    (_, uid, name, email, phone, password, hash_, hash_options, registration, status, labels, password_update,
-     email_verification, phone_verification, prefs, accessed_at, created, updated) = row
-    out = {"$id": uid, "$createdAt": created, "$updatedAt": updated, "name": name,
-           "registration": registration, "status": bool(status), "labels": json.loads(labels),
-           "passwordUpdate": password_update, "email": email or "", "phone": phone or "",
-           "emailVerification": bool(email_verification), "phoneVerification": bool(phone_verification),
-           "mfa": False, "prefs": json.loads(prefs), "targets": [], "accessedAt": accessed_at,
-           "impersonator": False, "impersonatorUserId": ""}
+    (
+        _,
+        uid,
+        name,
+        email,
+        phone,
+        password,
+        hash_,
+        hash_options,
+        registration,
+        status,
+        labels,
+        password_update,
+        email_verification,
+        phone_verification,
+        prefs,
+        accessed_at,
+        created,
+        updated,
+    ) = row
+    out = {
+        "$id": uid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "name": name,
+        "registration": registration,
+        "status": bool(status),
+        "labels": json.loads(labels),
+        "passwordUpdate": password_update,
+        "email": email or "",
+        "phone": phone or "",
+        "emailVerification": bool(email_verification),
+        "phoneVerification": bool(phone_verification),
+        "mfa": False,
+        "prefs": json.loads(prefs),
+        "targets": [],
+        "accessedAt": accessed_at,
+        "impersonator": False,
+        "impersonatorUserId": "",
+    }
     if include_secrets:
         out["password"] = password or ""
         out["hash"] = hash_ or "argon2"
@@ -88,8 +130,15 @@ class Identity:
             raise AppwriteError("user_not_found")
         return row
 
-    def create_user(self, user_id: str, email: str | None, phone: str | None, password: str | None, name: str,
-                    hashed: tuple[str, str, dict[str, Any]] | None = None) -> tuple:
+    def create_user(
+        self,
+        user_id: str,
+        email: str | None,
+        phone: str | None,
+        password: str | None,
+        name: str,
+        hashed: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> tuple:
         now = self.now()
         if hashed is None and password is not None:
             hashed = passwords.hash_password(password)
@@ -105,8 +154,22 @@ class Identity:
             conn.execute(
                 "INSERT INTO _users (id, name, email, phone, password, hash, hash_options, registration,"
                 " password_update, accessed_at, created, updated, search) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (user_id, name, email or None, phone or None, stored, algo,
-                 json.dumps(options) if options else None, now, now if stored else "", now, now, now, search))
+                (
+                    user_id,
+                    name,
+                    email or None,
+                    phone or None,
+                    stored,
+                    algo,
+                    json.dumps(options) if options else None,
+                    now,
+                    now if stored else "",
+                    now,
+                    now,
+                    now,
+                    search,
+                ),
+            )
             return self.get_user_row(user_id, conn)  # type: ignore[return-value]
 
     def update_user(self, user_id: str, **fields: Any) -> tuple:
@@ -114,21 +177,26 @@ class Identity:
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.db.write() as conn:
             try:
-                cur = conn.execute(f"UPDATE _users SET {sets}, updated = ? WHERE id = ?",
-                                   (*fields.values(), self.now(), user_id))
+                cur = conn.execute(
+                    f"UPDATE _users SET {sets}, updated = ? WHERE id = ?", (*fields.values(), self.now(), user_id)
+                )
             except sqlite3.IntegrityError:
                 raise AppwriteError("user_already_exists") from None
             if cur.rowcount == 0:
                 raise AppwriteError("user_not_found")
             if "name" in fields or "email" in fields or "phone" in fields:
-                conn.execute("UPDATE _users SET search = id || ' ' || COALESCE(email, '') || ' ' || "
-                             "COALESCE(phone, '') || ' ' || name WHERE id = ?", (user_id,))
+                conn.execute(
+                    "UPDATE _users SET search = id || ' ' || COALESCE(email, '') || ' ' || "
+                    "COALESCE(phone, '') || ' ' || name WHERE id = ?",
+                    (user_id,),
+                )
             return self.get_user_row(user_id, conn)  # type: ignore[return-value]
 
     def set_password(self, user_id: str, password: str) -> tuple:
         stored, algo, options = passwords.hash_password(password)
-        return self.update_user(user_id, password=stored, hash=algo, hash_options=json.dumps(options),
-                                password_update=self.now())
+        return self.update_user(
+            user_id, password=stored, hash=algo, hash_options=json.dumps(options), password_update=self.now()
+        )
 
     def delete_user(self, user_id: str) -> None:
         with self.db.write() as conn:
@@ -138,35 +206,69 @@ class Identity:
             conn.execute("DELETE FROM _memberships WHERE user_id = ?", (user_id,))
 
     def find_by_email(self, email: str) -> tuple | None:
-        return self.db.reader().execute(f"SELECT {USER_COLUMNS} FROM _users WHERE email = ?",
-                                        (email.lower(),)).fetchone()
+        return (
+            self.db.reader().execute(f"SELECT {USER_COLUMNS} FROM _users WHERE email = ?", (email.lower(),)).fetchone()
+        )
 
     # --- sessions ------------------------------------------------------------------------------------------------
-    def create_session(self, user_id: str, provider: str, provider_uid: str, ip: str, user_agent: str,
-                       factors: list[str], session_id: str) -> tuple[dict[str, Any], str]:
+    def create_session(
+        self,
+        user_id: str,
+        provider: str,
+        provider_uid: str,
+        ip: str,
+        user_agent: str,
+        factors: list[str],
+        session_id: str,
+    ) -> tuple[dict[str, Any], str]:
         raw = os.urandom(32).hex()
         now_dt = self.clock.now()
         now, expire = format_datetime(now_dt), format_datetime(now_dt + SESSION_DURATION)
         with self.db.write() as conn:
-            conn.execute("INSERT INTO _sessions (id, user_id, secret_hash, provider, provider_uid, ip, user_agent,"
-                         " expire, factors, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (session_id, user_id, _sha256(raw), provider, provider_uid, ip, user_agent, expire,
-                          json.dumps(factors), now, now))
+            conn.execute(
+                "INSERT INTO _sessions (id, user_id, secret_hash, provider, provider_uid, ip, user_agent,"
+                " expire, factors, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    session_id,
+                    user_id,
+                    _sha256(raw),
+                    provider,
+                    provider_uid,
+                    ip,
+                    user_agent,
+                    expire,
+                    json.dumps(factors),
+                    now,
+                    now,
+                ),
+            )
             conn.execute("UPDATE _users SET accessed_at = ? WHERE id = ?", (now, user_id))
         session = self.get_session(user_id, session_id)
         assert session is not None
         return session, encode_session_secret(user_id, raw)
 
     def get_session(self, user_id: str, session_id: str) -> dict[str, Any] | None:
-        row = self.db.reader().execute(
-            "SELECT id, user_id, provider, provider_uid, ip, expire, factors, created, updated FROM _sessions"
-            " WHERE id = ? AND user_id = ?", (session_id, user_id)).fetchone()
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT id, user_id, provider, provider_uid, ip, expire, factors, created, updated FROM _sessions"
+                " WHERE id = ? AND user_id = ?",
+                (session_id, user_id),
+            )
+            .fetchone()
+        )
         return session_json(row) if row else None
 
     def list_sessions(self, user_id: str) -> list[dict[str, Any]]:
-        rows = self.db.reader().execute(
-            "SELECT id, user_id, provider, provider_uid, ip, expire, factors, created, updated FROM _sessions"
-            " WHERE user_id = ? ORDER BY created", (user_id,)).fetchall()
+        rows = (
+            self.db.reader()
+            .execute(
+                "SELECT id, user_id, provider, provider_uid, ip, expire, factors, created, updated FROM _sessions"
+                " WHERE user_id = ? ORDER BY created",
+                (user_id,),
+            )
+            .fetchall()
+        )
         return [session_json(r) for r in rows]
 
     def delete_session(self, user_id: str, session_id: str) -> None:
@@ -184,8 +286,11 @@ class Identity:
         if decoded is None:
             return None
         user_id, raw = decoded
-        row = self.db.reader().execute("SELECT id, user_id, expire FROM _sessions WHERE secret_hash = ?",
-                                       (_sha256(raw),)).fetchone()
+        row = (
+            self.db.reader()
+            .execute("SELECT id, user_id, expire FROM _sessions WHERE secret_hash = ?", (_sha256(raw),))
+            .fetchone()
+        )
         if row is None or row[1] != user_id or parse_datetime(row[2]) <= self.clock.now():
             return None
         return row[1], row[0]
@@ -193,13 +298,17 @@ class Identity:
     # --- JWTs ----------------------------------------------------------------------------------------------------
     def create_jwt(self, user_id: str, session_id: str, duration: int) -> str:
         now = int(self.clock.timestamp())
-        return pyjwt.encode({"userId": user_id, "sessionId": session_id, "iat": now, "exp": now + duration},
-                            self.jwt_secret, algorithm="HS256")
+        return pyjwt.encode(
+            {"userId": user_id, "sessionId": session_id, "iat": now, "exp": now + duration},
+            self.jwt_secret,
+            algorithm="HS256",
+        )
 
     def verify_jwt(self, token: str) -> tuple[str, str]:
         try:
-            payload = pyjwt.decode(token, self.jwt_secret, algorithms=["HS256"],
-                                   options={"verify_exp": False, "require": ["exp"]})
+            payload = pyjwt.decode(
+                token, self.jwt_secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["exp"]}
+            )
         except pyjwt.PyJWTError:
             raise AppwriteError("user_jwt_invalid") from None
         if payload["exp"] <= self.clock.timestamp():
@@ -221,7 +330,8 @@ class Identity:
         for label in json.loads(user_row[10]):
             roles.add(f"label:{label}")
         for mid, team_id, team_roles in self.db.reader().execute(
-                "SELECT id, team_id, roles FROM _memberships WHERE user_id = ? AND confirm = 1", (uid,)):
+            "SELECT id, team_id, roles FROM _memberships WHERE user_id = ? AND confirm = 1", (uid,)
+        ):
             roles.add(f"team:{team_id}")
             roles.add(f"member:{mid}")
             for role in json.loads(team_roles):
@@ -232,10 +342,34 @@ class Identity:
 def session_json(row: tuple, current: bool = False, secret: str = "") -> dict[str, Any]:
     sid, user_id, provider, provider_uid, ip, expire, factors, created, updated = row
     empty = ""
-    return {"$id": sid, "$createdAt": created, "$updatedAt": updated, "userId": user_id, "expire": expire,
-            "provider": provider, "providerUid": provider_uid, "providerAccessToken": empty,
-            "providerAccessTokenExpiry": empty, "providerRefreshToken": empty, "ip": ip, "osCode": empty,
-            "osName": empty, "osVersion": empty, "clientType": empty, "clientCode": empty, "clientName": empty,
-            "clientVersion": empty, "clientEngine": empty, "clientEngineVersion": empty, "deviceName": empty,
-            "deviceBrand": empty, "deviceModel": empty, "countryCode": "--", "countryName": "Unknown",
-            "current": current, "factors": json.loads(factors), "secret": secret, "mfaUpdatedAt": empty}
+    return {
+        "$id": sid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "userId": user_id,
+        "expire": expire,
+        "provider": provider,
+        "providerUid": provider_uid,
+        "providerAccessToken": empty,
+        "providerAccessTokenExpiry": empty,
+        "providerRefreshToken": empty,
+        "ip": ip,
+        "osCode": empty,
+        "osName": empty,
+        "osVersion": empty,
+        "clientType": empty,
+        "clientCode": empty,
+        "clientName": empty,
+        "clientVersion": empty,
+        "clientEngine": empty,
+        "clientEngineVersion": empty,
+        "deviceName": empty,
+        "deviceBrand": empty,
+        "deviceModel": empty,
+        "countryCode": "--",
+        "countryName": "Unknown",
+        "current": current,
+        "factors": json.loads(factors),
+        "secret": secret,
+        "mfaUpdatedAt": empty,
+    }

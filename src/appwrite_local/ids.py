@@ -1,4 +1,5 @@
 """IDs as Appwrite validates and generates them (utopia Key / UID / CustomId validators)."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,10 @@ import time
 from .errors import invalid_argument
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
-ID_RULE = ("Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, "
-           "and underscore. Can't start with a special char")
+ID_RULE = (
+    "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, "
+    "and underscore. Can't start with a special char"
+)
 
 
 def unique_id() -> str:

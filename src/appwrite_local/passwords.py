@@ -3,6 +3,7 @@
 Appwrite's default argon2 cost is 64 MiB x 4 passes; a local server that creates many users in tests uses
 the OWASP minimum instead (19 MiB x 2). The hash records its parameters, so either verifies.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,12 +37,18 @@ def verify_password(password: str, stored: str | None, algo: str | None, options
             version = options.get("version", "sha256").replace("-", "")
             return hmac.compare_digest(hashlib.new(version, password.encode()).hexdigest(), stored)
         if algo == "scrypt":
-            derived = hashlib.scrypt(password.encode(), salt=options.get("salt", "").encode(),
-                                     n=int(options.get("costCpu", 16384)), r=int(options.get("costMemory", 8)),
-                                     p=int(options.get("costParallel", 1)), dklen=int(options.get("length", 64)),
-                                     maxmem=1 << 28)
+            derived = hashlib.scrypt(
+                password.encode(),
+                salt=options.get("salt", "").encode(),
+                n=int(options.get("costCpu", 16384)),
+                r=int(options.get("costMemory", 8)),
+                p=int(options.get("costParallel", 1)),
+                dklen=int(options.get("length", 64)),
+                maxmem=1 << 28,
+            )
             return hmac.compare_digest(derived.hex(), stored) or hmac.compare_digest(
-                base64.b64encode(derived).decode(), stored)
+                base64.b64encode(derived).decode(), stored
+            )
     except (VerificationError, InvalidHashError, ValueError):
         return False
     return False

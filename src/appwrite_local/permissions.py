@@ -4,6 +4,7 @@ A permission is `<type>("<role>")`. Row and file permissions allow read/update/d
 bucket permissions also allow create. `write` aggregates to update+delete (rows, files) or
 create+update+delete (tables, buckets).
 """
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,9 @@ _ROLE = re.compile(
 def parse(permission: str) -> tuple[str, str]:
     match = _PERMISSION.match(permission) if isinstance(permission, str) else None
     if not match:
-        raise AppwriteError("general_argument_invalid",
-                            f"Invalid `permissions` param: Permission \"{permission}\" is not valid.")
+        raise AppwriteError(
+            "general_argument_invalid", f'Invalid `permissions` param: Permission "{permission}" is not valid.'
+        )
     return match.group(1), match.group(2)
 
 
@@ -35,21 +37,28 @@ def normalise(permissions: object, allowed_types: tuple[str, ...]) -> list[str]:
     if not isinstance(permissions, list):
         raise AppwriteError("general_argument_invalid", "Invalid `permissions` param: Value must a valid array")
     if len(permissions) > MAX_PERMISSIONS:
-        raise AppwriteError("general_argument_invalid",
-                            f"Invalid `permissions` param: Value must a valid array no longer than {MAX_PERMISSIONS} items")
+        raise AppwriteError(
+            "general_argument_invalid",
+            f"Invalid `permissions` param: Value must a valid array no longer than {MAX_PERMISSIONS} items",
+        )
     out: list[str] = []
     for item in permissions:
         ptype, role = parse(item)
         if role == "*":
-            raise AppwriteError("general_argument_invalid",
-                                'Invalid `permissions` param: Wildcard permission "*" has been replaced. Use "any" instead.')
+            raise AppwriteError(
+                "general_argument_invalid",
+                'Invalid `permissions` param: Wildcard permission "*" has been replaced. Use "any" instead.',
+            )
         if ptype not in allowed_types:
-            raise AppwriteError("general_argument_invalid",
-                                f'Invalid `permissions` param: Permission "{item}" is not allowed. '
-                                f"Must be one of: {', '.join(allowed_types)}.")
+            raise AppwriteError(
+                "general_argument_invalid",
+                f'Invalid `permissions` param: Permission "{item}" is not allowed. '
+                f"Must be one of: {', '.join(allowed_types)}.",
+            )
         if not _ROLE.match(role):
-            raise AppwriteError("general_argument_invalid",
-                                f'Invalid `permissions` param: Role "{role}" is not allowed.')
+            raise AppwriteError(
+                "general_argument_invalid", f'Invalid `permissions` param: Role "{role}" is not allowed.'
+            )
         if ptype == "write":
             expanded = ["create", "update", "delete"] if "create" in allowed_types else ["update", "delete"]
         else:

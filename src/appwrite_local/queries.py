@@ -4,6 +4,7 @@ Each query arrives as a JSON string `{"method", "attribute", "values"}`. Filters
 bound parameters; `select`, orders, limit/offset and cursors are returned separately for the caller that
 builds the statement. Semantics follow utopia-php/database's SQL adapter (appwrite-api.md section 4).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,30 @@ MAX_QUERIES = 100
 MAX_QUERY_LENGTH = 4096
 MAX_VALUES = 500
 
-FILTERS = {"equal", "notEqual", "lessThan", "lessThanEqual", "greaterThan", "greaterThanEqual", "between",
-           "notBetween", "isNull", "isNotNull", "startsWith", "notStartsWith", "endsWith", "notEndsWith",
-           "contains", "notContains", "containsAny", "containsAll", "search", "notSearch", "and", "or"}
+FILTERS = {
+    "equal",
+    "notEqual",
+    "lessThan",
+    "lessThanEqual",
+    "greaterThan",
+    "greaterThanEqual",
+    "between",
+    "notBetween",
+    "isNull",
+    "isNotNull",
+    "startsWith",
+    "notStartsWith",
+    "endsWith",
+    "notEndsWith",
+    "contains",
+    "notContains",
+    "containsAny",
+    "containsAll",
+    "search",
+    "notSearch",
+    "and",
+    "or",
+}
 OTHERS = {"select", "orderAsc", "orderDesc", "orderRandom", "limit", "offset", "cursorAfter", "cursorBefore"}
 ARRAY_METHODS = {"contains", "notContains", "containsAny", "containsAll", "isNull", "isNotNull"}
 _COMPARE = {"lessThan": "<", "lessThanEqual": "<=", "greaterThan": ">", "greaterThanEqual": ">="}
@@ -32,21 +54,21 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Attr:
-    sql: str                 # SQL expression for the column
-    kind: str                # string | integer | float | boolean | datetime
+    sql: str  # SQL expression for the column
+    kind: str  # string | integer | float | boolean | datetime
     array: bool = False
-    fts: str | None = None   # FTS5 table when a fulltext index covers exactly this column
+    fts: str | None = None  # FTS5 table when a fulltext index covers exactly this column
 
 
 @dataclass
 class Compiled:
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
-    orders: list[tuple[str, bool]] = field(default_factory=list)   # (attribute, descending)
+    orders: list[tuple[str, bool]] = field(default_factory=list)  # (attribute, descending)
     random: bool = False
     limit: int | None = None
     offset: int | None = None
-    cursor: tuple[str, str] | None = None                          # ("after"|"before", row id)
+    cursor: tuple[str, str] | None = None  # ("after"|"before", row id)
     select: list[str] | None = None
 
     def where_sql(self) -> str:
@@ -126,8 +148,10 @@ def compile_queries(queries: list[dict[str, Any]], attrs: dict[str, Attr]) -> Co
             minimum = 1 if method == "limit" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 what = "Invalid limit" if method == "limit" else "Invalid offset"
-                raise QueryError(f"Invalid query: {what}: Value must be a valid range between "
-                                 f"{minimum:,} and 9,223,372,036,854,775,807")
+                raise QueryError(
+                    f"Invalid query: {what}: Value must be a valid range between "
+                    f"{minimum:,} and 9,223,372,036,854,775,807"
+                )
             setattr(out, method, value)
         elif method in ("cursorAfter", "cursorBefore"):
             value = values[0] if len(values) == 1 else None
@@ -169,8 +193,9 @@ def _filter(query: dict[str, Any], attrs: dict[str, Attr]) -> tuple[str, list[An
 
     if method in ("isNull", "isNotNull"):
         if attr.array:
-            return (f"({col} IS NULL OR {col} = '[]')" if method == "isNull"
-                    else f"({col} IS NOT NULL AND {col} != '[]')"), []
+            return (
+                f"({col} IS NULL OR {col} = '[]')" if method == "isNull" else f"({col} IS NOT NULL AND {col} != '[]')"
+            ), []
         return f"{col} IS {'NOT ' if method == 'isNotNull' else ''}NULL", []
 
     if method in ("search", "notSearch"):
@@ -195,14 +220,17 @@ def _filter(query: dict[str, Any], attrs: dict[str, Attr]) -> tuple[str, list[An
             negate = "NOT " if method == "notContains" else ""
             return f"{negate}EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value IN ({marks}))", checked
         if attr.kind != "string" or method in ("containsAny", "containsAll"):
-            raise QueryError(f'Invalid query: Cannot query {method} on attribute "{attribute}" '
-                             "since it is not an array or string.")
+            raise QueryError(
+                f'Invalid query: Cannot query {method} on attribute "{attribute}" since it is not an array or string.'
+            )
         joiner, test = (" AND ", "instr({c}, ?) = 0") if method == "notContains" else (" OR ", "instr({c}, ?) > 0")
         return "(" + joiner.join(test.format(c=col) for _ in checked) + ")", checked
 
     if method in ("startsWith", "notStartsWith", "endsWith", "notEndsWith"):
         if attr.kind != "string":
-            raise QueryError(f'Invalid query: Cannot query {method} on attribute "{attribute}" since it is not a string.')
+            raise QueryError(
+                f'Invalid query: Cannot query {method} on attribute "{attribute}" since it is not a string.'
+            )
         text = _one(values, attribute, attr, expect="string")
         if method.endswith("tartsWith"):
             # The range test lets SQLite use an index on the column; substr() keeps it exact.

@@ -4,11 +4,13 @@ Every function takes the connection it runs on, so the same code serves a single
 `db.write()`), a committed transaction (many operations in one SQLite transaction) and a read of a
 transaction's staged state (inside `db.scratch()`).
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from . import permissions as perms
 from .auth import Principal
@@ -21,8 +23,18 @@ from .listing import ListSpec, run_list
 from .queries import Compiled, QueryError, compile_queries, parse
 
 BULK_LIMIT = 100
-SYSTEM_KEYS = {"$id", "$sequence", "$databaseId", "$tableId", "$collectionId", "$createdAt", "$updatedAt",
-               "$permissions", "$collection", "$tenant"}
+SYSTEM_KEYS = {
+    "$id",
+    "$sequence",
+    "$databaseId",
+    "$tableId",
+    "$collectionId",
+    "$createdAt",
+    "$updatedAt",
+    "$permissions",
+    "$collection",
+    "$tenant",
+}
 
 
 def compile_row_queries(schema: TableSchema, raw: Any) -> Compiled:
@@ -44,9 +56,15 @@ class Rows:
         return "_seq, _id, _createdAt, _updatedAt, _permissions" + cols
 
     def to_json(self, schema: TableSchema, row: tuple, select: list[str] | None = None) -> dict[str, Any]:
-        out = {"$id": row[1], "$sequence": str(row[0]), self.table_field: schema.id,
-               "$databaseId": schema.database_id, "$createdAt": row[2], "$updatedAt": row[3],
-               "$permissions": json.loads(row[4])}
+        out = {
+            "$id": row[1],
+            "$sequence": str(row[0]),
+            self.table_field: schema.id,
+            "$databaseId": schema.database_id,
+            "$createdAt": row[2],
+            "$updatedAt": row[3],
+            "$permissions": json.loads(row[4]),
+        }
         wanted = None if not select or "*" in select else set(select)
         for i, col in enumerate(schema.available_columns, start=5):
             if wanted is None or col.key in wanted:
@@ -74,24 +92,31 @@ class Rows:
             return "0", ()
         roles = tuple(sorted(principal.roles))
         marks = ",".join("?" * len(roles))
-        return (f"_seq IN (SELECT _row FROM {schema.perms_sql} WHERE _type = 'read' AND _role IN ({marks}))",
-                roles)
+        return (f"_seq IN (SELECT _row FROM {schema.perms_sql} WHERE _type = 'read' AND _role IN ({marks}))", roles)
 
     # --- reads ---------------------------------------------------------------------------------------------------
     def fetch(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str) -> tuple | None:
         return conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id = ?", (row_id,)).fetchone()
 
-    def get(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, principal: Principal,
-            select: list[str] | None = None) -> dict[str, Any]:
+    def get(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        principal: Principal,
+        select: list[str] | None = None,
+    ) -> dict[str, Any]:
         where, params = self.read_filter(schema, principal, for_list=False)
-        row = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id = ? AND {where}",
-                           (row_id, *params)).fetchone()
+        row = conn.execute(
+            f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id = ? AND {where}", (row_id, *params)
+        ).fetchone()
         if row is None:
             raise AppwriteError("row_not_found")
         return self.to_json(schema, row, select)
 
-    def list(self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled, principal: Principal,
-             want_total: bool) -> tuple[list[dict[str, Any]], int]:
+    def list(
+        self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled, principal: Principal, want_total: bool
+    ) -> tuple[list[dict[str, Any]], int]:
         where, params = self.read_filter(schema, principal, for_list=True)
         spec = ListSpec(schema.sql, self.select_sql(schema), schema.attrs, "_id", "_seq", where, params)
         rows, total = run_list(conn, spec, compiled, want_total)
@@ -104,7 +129,9 @@ class Rows:
             try:
                 data = json.loads(data)
             except ValueError:
-                raise AppwriteError("general_argument_invalid", "Invalid `data` param: Value must be a valid object.") from None
+                raise AppwriteError(
+                    "general_argument_invalid", "Invalid `data` param: Value must be a valid object."
+                ) from None
         if not isinstance(data, dict):
             raise AppwriteError("general_argument_invalid", "Invalid `data` param: Value must be a valid object.")
         values: dict[str, Any] = {}
@@ -147,30 +174,42 @@ class Rows:
         return normalised
 
     # --- writes --------------------------------------------------------------------------------------------------
-    def _insert(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, values: dict[str, Any],
-                permissions: list[str]) -> None:
+    def _insert(
+        self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, values: dict[str, Any], permissions: list[str]
+    ) -> None:
         now = format_datetime(self.clock.now())
         created = values.pop("_createdAt", now)
         updated = values.pop("_updatedAt", now)
         cols = ["_id", "_createdAt", "_updatedAt", "_permissions", *values]
-        sql = (f"INSERT INTO {schema.sql} ({', '.join(c if c.startswith('_') else q(c) for c in cols)})"
-               f" VALUES ({', '.join('?' * len(cols))})")
+        sql = (
+            f"INSERT INTO {schema.sql} ({', '.join(c if c.startswith('_') else q(c) for c in cols)})"
+            f" VALUES ({', '.join('?' * len(cols))})"
+        )
         try:
             cur = conn.execute(sql, (row_id, created, updated, json.dumps(permissions), *values.values()))
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, schema) from None
         self._write_perms(conn, schema, cur.lastrowid, permissions)
 
-    def _write_perms(self, conn: sqlite3.Connection, schema: TableSchema, seq: int, permissions: list[str],
-                     replace: bool = False) -> None:
+    def _write_perms(
+        self, conn: sqlite3.Connection, schema: TableSchema, seq: int, permissions: list[str], replace: bool = False
+    ) -> None:
         if replace:
             conn.execute(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", (seq,))
         if permissions:
-            conn.executemany(f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
-                             [(*perms.parse(p), seq) for p in permissions])
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
+                [(*perms.parse(p), seq) for p in permissions],
+            )
 
-    def _update(self, conn: sqlite3.Connection, schema: TableSchema, seq: int, values: dict[str, Any],
-                permissions: list[str] | None) -> None:
+    def _update(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        seq: int,
+        values: dict[str, Any],
+        permissions: list[str] | None,
+    ) -> None:
         values.setdefault("_updatedAt", format_datetime(self.clock.now()))
         sets = {**values}
         if permissions is not None:
@@ -183,8 +222,15 @@ class Rows:
         if permissions is not None:
             self._write_perms(conn, schema, seq, permissions, replace=True)
 
-    def create(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
-               principal: Principal) -> dict[str, Any]:
+    def create(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        data: Any,
+        raw_permissions: Any,
+        principal: Principal,
+    ) -> dict[str, Any]:
         if not self.table_allows(schema, principal, "create"):
             raise AppwriteError("user_unauthorized")
         values = self.prepare(schema, data, principal, creating=True)
@@ -192,8 +238,15 @@ class Rows:
         self._insert(conn, schema, row_id, values, permissions)
         return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
 
-    def update(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
-               principal: Principal) -> dict[str, Any]:
+    def update(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        data: Any,
+        raw_permissions: Any,
+        principal: Principal,
+    ) -> dict[str, Any]:
         old = self.fetch(conn, schema, row_id)
         if old is None:
             raise AppwriteError("row_not_found")
@@ -204,14 +257,22 @@ class Rows:
         self._update(conn, schema, old[0], values, permissions)
         return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
 
-    def upsert(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, data: Any, raw_permissions: Any,
-               principal: Principal) -> dict[str, Any]:
+    def upsert(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        data: Any,
+        raw_permissions: Any,
+        principal: Principal,
+    ) -> dict[str, Any]:
         if self.fetch(conn, schema, row_id) is None:
             return self.create(conn, schema, row_id, data, raw_permissions, principal)
         return self.update(conn, schema, row_id, data, raw_permissions, principal)
 
-    def delete(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str,
-               principal: Principal) -> dict[str, Any]:
+    def delete(
+        self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, principal: Principal
+    ) -> dict[str, Any]:
         old = self.fetch(conn, schema, row_id)
         if old is None:
             raise AppwriteError("row_not_found")
@@ -221,8 +282,16 @@ class Rows:
         conn.execute(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", (old[0],))
         return self.to_json(schema, old)
 
-    def add_to_column(self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, key: str, delta: float,
-                      bound: float | None, principal: Principal) -> dict[str, Any]:
+    def add_to_column(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        key: str,
+        delta: float,
+        bound: float | None,
+        principal: Principal,
+    ) -> dict[str, Any]:
         """Increment (delta > 0, bound = max) or decrement (delta < 0, bound = min) atomically."""
         column = schema.columns.get(key)
         if column is None:
@@ -239,31 +308,34 @@ class Rows:
         result = current + delta
         if column.kind in INTEGER_KINDS and isinstance(result, float) and result.is_integer():
             result = int(result)
-        limit_max = bound if delta > 0 else None
-        limit_min = bound if delta < 0 else None
-        if (limit_max is not None and result > limit_max) or (column.max is not None and result > column.max):
-            raise AppwriteError("column_limit_exceeded",
-                                f'tablesDB "{key}" has reached the maximum value of {limit_max if limit_max is not None else column.max}')
-        if (limit_min is not None and result < limit_min) or (column.min is not None and result < column.min):
-            raise AppwriteError("column_limit_exceeded",
-                                f'tablesDB "{key}" has reached the minimum value of {limit_min if limit_min is not None else column.min}')
-        conn.execute(f"UPDATE {schema.sql} SET {q(key)} = COALESCE({q(key)}, 0) + ?, _updatedAt = ? WHERE _seq = ?",
-                     (delta, format_datetime(self.clock.now()), old[0]))
+        high = bound if delta > 0 and bound is not None else column.max
+        low = bound if delta < 0 and bound is not None else column.min
+        if high is not None and result > high:
+            raise AppwriteError("column_limit_exceeded", f'tablesDB "{key}" has reached the maximum value of {high}')
+        if low is not None and result < low:
+            raise AppwriteError("column_limit_exceeded", f'tablesDB "{key}" has reached the minimum value of {low}')
+        conn.execute(
+            f"UPDATE {schema.sql} SET {q(key)} = COALESCE({q(key)}, 0) + ?, _updatedAt = ? WHERE _seq = ?",
+            (delta, format_datetime(self.clock.now()), old[0]),
+        )
         return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
 
     # --- bulk (API keys only; at most 100 rows a request) --------------------------------------------------------
     def _bulk_items(self, items: Any) -> list[dict[str, Any]]:
         if not isinstance(items, list) or len(items) > BULK_LIMIT:
-            raise AppwriteError("general_argument_invalid",
-                                f"Invalid `rows` param: Value must a valid array no longer than {BULK_LIMIT} items "
-                                "and Value must be a valid object.")
+            raise AppwriteError(
+                "general_argument_invalid",
+                f"Invalid `rows` param: Value must a valid array no longer than {BULK_LIMIT} items "
+                "and Value must be a valid object.",
+            )
         for item in items:
             if not isinstance(item, dict):
                 raise AppwriteError("general_argument_invalid", "Invalid `rows` param: Value must be a valid object.")
         return items
 
-    def bulk_create(self, conn: sqlite3.Connection, schema: TableSchema, items: Any,
-                    principal: Principal) -> list[dict[str, Any]]:
+    def bulk_create(
+        self, conn: sqlite3.Connection, schema: TableSchema, items: Any, principal: Principal
+    ) -> list[dict[str, Any]]:
         ids = []
         for item in self._bulk_items(items):
             row_id = custom_id(item.get("$id", "unique()"), "$id")
@@ -271,14 +343,15 @@ class Rows:
             ids.append(row_id)
         return self._fetch_many(conn, schema, ids)
 
-    def bulk_upsert(self, conn: sqlite3.Connection, schema: TableSchema, items: Any,
-                    principal: Principal) -> list[dict[str, Any]]:
+    def bulk_upsert(
+        self, conn: sqlite3.Connection, schema: TableSchema, items: Any, principal: Principal
+    ) -> list[dict[str, Any]]:
         items = self._bulk_items(items)
         ids = [custom_id(item.get("$id", "unique()"), "$id") for item in items]
         existing = self._existing_ids(conn, schema, ids)
         now = format_datetime(self.clock.now())
         groups: dict[tuple, list[tuple]] = {}
-        for row_id, item in zip(ids, items):
+        for row_id, item in zip(ids, items, strict=False):
             creating = row_id not in existing
             values = self.prepare(schema, item, principal, creating=creating)
             raw_perms = item.get("$permissions")
@@ -287,14 +360,17 @@ class Rows:
             updated = values.pop("_updatedAt", now)
             key = (tuple(values), permissions is not None)
             groups.setdefault(key, []).append(
-                (row_id, created, updated, json.dumps(permissions or []), *values.values()))
+                (row_id, created, updated, json.dumps(permissions or []), *values.values())
+            )
         for (columns, with_perms), rows in groups.items():
             names = ["_id", "_createdAt", "_updatedAt", "_permissions", *columns]
             updates = ["_updatedAt = excluded._updatedAt", *(f"{q(c)} = excluded.{q(c)}" for c in columns)]
             if with_perms:
                 updates.append("_permissions = excluded._permissions")
-            sql = (f"INSERT INTO {schema.sql} ({', '.join(n if n.startswith('_') else q(n) for n in names)}) "
-                   f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(_id) DO UPDATE SET {', '.join(updates)}")
+            sql = (
+                f"INSERT INTO {schema.sql} ({', '.join(n if n.startswith('_') else q(n) for n in names)}) "
+                f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(_id) DO UPDATE SET {', '.join(updates)}"
+            )
             try:
                 conn.executemany(sql, rows)
             except sqlite3.IntegrityError as exc:
@@ -303,29 +379,35 @@ class Rows:
                 self._replace_perms_by_id(conn, schema, [(r[0], json.loads(r[3])) for r in rows])
         return self._fetch_many(conn, schema, ids)
 
-    def _replace_perms_by_id(self, conn: sqlite3.Connection, schema: TableSchema,
-                             entries: list[tuple[str, list[str]]]) -> None:
+    def _replace_perms_by_id(
+        self, conn: sqlite3.Connection, schema: TableSchema, entries: list[tuple[str, list[str]]]
+    ) -> None:
         seqs = dict(self._seq_by_id(conn, schema, [e[0] for e in entries]))
         conn.executemany(f"DELETE FROM {schema.perms_sql} WHERE _row = ?", [(seqs[i],) for i, _ in entries])
-        conn.executemany(f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
-                         [(*perms.parse(p), seqs[i]) for i, plist in entries for p in plist])
+        conn.executemany(
+            f"INSERT OR IGNORE INTO {schema.perms_sql} (_type, _role, _row) VALUES (?, ?, ?)",
+            [(*perms.parse(p), seqs[i]) for i, plist in entries for p in plist],
+        )
 
-    def bulk_update(self, conn: sqlite3.Connection, schema: TableSchema, data: Any, compiled: Compiled,
-                    principal: Principal) -> tuple[int, list[dict[str, Any]]]:
+    def bulk_update(
+        self, conn: sqlite3.Connection, schema: TableSchema, data: Any, compiled: Compiled, principal: Principal
+    ) -> tuple[int, list[dict[str, Any]]]:
         values = self.prepare(schema, data if data is not None else {}, principal, creating=False)
         values.setdefault("_updatedAt", format_datetime(self.clock.now()))
         seqs = self._matching_seqs(conn, schema, compiled)
         if seqs and values:
             assignments = ", ".join(f"{c if c.startswith('_') else q(c)} = ?" for c in values)
             try:
-                conn.executemany(f"UPDATE {schema.sql} SET {assignments} WHERE _seq = ?",
-                                 [(*values.values(), s) for s in seqs])
+                conn.executemany(
+                    f"UPDATE {schema.sql} SET {assignments} WHERE _seq = ?", [(*values.values(), s) for s in seqs]
+                )
             except sqlite3.IntegrityError as exc:
                 raise _integrity(exc, schema) from None
         return len(seqs), self._fetch_seqs(conn, schema, seqs[:BULK_LIMIT])
 
-    def bulk_delete(self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled,
-                    principal: Principal) -> tuple[int, list[dict[str, Any]]]:
+    def bulk_delete(
+        self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled, principal: Principal
+    ) -> tuple[int, list[dict[str, Any]]]:
         seqs = self._matching_seqs(conn, schema, compiled)
         shown = self._fetch_seqs(conn, schema, seqs[:BULK_LIMIT])
         conn.executemany(f"DELETE FROM {schema.sql} WHERE _seq = ?", [(s,) for s in seqs])
@@ -365,15 +447,23 @@ class Rows:
         if not seqs:
             return []
         marks = ",".join("?" * len(seqs))
-        rows = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _seq IN ({marks}) ORDER BY _seq",
-                            seqs)
+        rows = conn.execute(
+            f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _seq IN ({marks}) ORDER BY _seq", seqs
+        )
         return [self.to_json(schema, r) for r in rows]
 
     def staged_row(self, schema: TableSchema, row_id: str, data: Any, permissions: list[str]) -> dict[str, Any]:
         """The placeholder Appwrite returns for a write staged in a transaction."""
         now = format_datetime(self.clock.now())
-        out = {"$id": row_id, "$sequence": "0", self.table_field: schema.id, "$databaseId": schema.database_id,
-               "$createdAt": now, "$updatedAt": now, "$permissions": permissions}
+        out = {
+            "$id": row_id,
+            "$sequence": "0",
+            self.table_field: schema.id,
+            "$databaseId": schema.database_id,
+            "$createdAt": now,
+            "$updatedAt": now,
+            "$permissions": permissions,
+        }
         if isinstance(data, dict):
             out.update({k: v for k, v in data.items() if not k.startswith("$")})
         return out

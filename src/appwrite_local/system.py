@@ -2,6 +2,7 @@
 
 User tables live beside these as `r<seq>` (rows) and `r<seq>_perms` (row permissions); see catalog.py.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -76,5 +77,7 @@ def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def meta_set(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))
+    conn.execute(
+        "INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -1,4 +1,5 @@
 """Users (server side), Account (session, JWT), Teams and memberships, and the account rate limit."""
+
 from __future__ import annotations
 
 import bcrypt
@@ -50,8 +51,9 @@ def test_imported_password_hashes(admin):
     users, account = Users(admin), Account(admin)
     argon_id, bcrypt_id = ID.unique(), ID.unique()
     users.create_argon2_user(argon_id, f"{argon_id}@example.test", PasswordHasher().hash("argon-secret"))
-    users.create_bcrypt_user(bcrypt_id, f"{bcrypt_id}@example.test",
-                             bcrypt.hashpw(b"bcrypt-secret", bcrypt.gensalt(rounds=4)).decode())
+    users.create_bcrypt_user(
+        bcrypt_id, f"{bcrypt_id}@example.test", bcrypt.hashpw(b"bcrypt-secret", bcrypt.gensalt(rounds=4)).decode()
+    )
     assert account.create_email_password_session(f"{argon_id}@example.test", "argon-secret").userid == argon_id
     assert account.create_email_password_session(f"{bcrypt_id}@example.test", "bcrypt-secret").userid == bcrypt_id
     err = error_of(account.create_email_password_session, f"{bcrypt_id}@example.test", "wrong-secret")

@@ -1,4 +1,5 @@
 """Wire conventions checked with plain HTTP: headers, parameter flattening, error shape, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ def http(server):
 
     def call(method: str, path: str, **kwargs) -> requests.Response:
         return session.request(method, base + path, timeout=10, **kwargs)
+
     return call
 
 
@@ -51,8 +53,11 @@ def test_health_version_and_ping(server, http):
 
 
 def test_project_checks(server):
-    assert_error(requests.get(f"{server.endpoint}/tablesdb", headers={"X-Appwrite-Project": "other"}, timeout=5),
-                 404, "project_not_found")
+    assert_error(
+        requests.get(f"{server.endpoint}/tablesdb", headers={"X-Appwrite-Project": "other"}, timeout=5),
+        404,
+        "project_not_found",
+    )
     assert_error(requests.get(f"{server.endpoint}/tablesdb", timeout=5), 404, "project_not_found")
     by_query = requests.get(f"{server.endpoint}/ping?project={server.project_id}", timeout=5)
     assert by_query.text == "Pong!"
@@ -74,27 +79,34 @@ def test_flattened_query_params(http, table):
     _, database_id = table
     for i in range(3):
         http("POST", f"/tablesdb/{database_id}/tables/t/rows", json={"rowId": f"r{i}", "data": {"n": i}})
-    params = {"queries[0]": json.dumps({"method": "greaterThan", "attribute": "n", "values": [0]}),
-              "queries[1]": json.dumps({"method": "limit", "values": [1]}), "total": "false"}
+    params = {
+        "queries[0]": json.dumps({"method": "greaterThan", "attribute": "n", "values": [0]}),
+        "queries[1]": json.dumps({"method": "limit", "values": [1]}),
+        "total": "false",
+    }
     body = http("GET", f"/tablesdb/{database_id}/tables/t/rows", params=params).json()
     assert body["total"] == 0 and [r["$id"] for r in body["rows"]] == ["r1"]
     assert body["rows"][0]["$sequence"] == "2" and isinstance(body["rows"][0]["$createdAt"], str)
     assert body["rows"][0]["$createdAt"].endswith("+00:00") and len(body["rows"][0]["$createdAt"]) == 29
 
 
-@pytest.mark.parametrize("payload,code,type_", [
-    (b"{not json", 400, "general_bad_request"),
-    (b"[1, 2]", 400, "general_bad_request"),
-    (json.dumps({"data": {"n": 1}}).encode(), 400, "row_missing_data"),
-    (json.dumps({"rowId": "x" * 37, "data": {"n": 1}}).encode(), 400, "general_argument_invalid"),
-    (json.dumps({"rowId": "ok", "data": {"n": "one"}}).encode(), 400, "row_invalid_structure"),
-    (json.dumps({"rowId": "ok", "data": {"n": 1}, "rows": []}).encode(), 400, "general_bad_request"),
-    (json.dumps({"rowId": "ok", "data": {"n": 10 ** 20}}).encode(), 400, "row_invalid_structure"),
-])
+@pytest.mark.parametrize(
+    "payload,code,type_",
+    [
+        (b"{not json", 400, "general_bad_request"),
+        (b"[1, 2]", 400, "general_bad_request"),
+        (json.dumps({"data": {"n": 1}}).encode(), 400, "row_missing_data"),
+        (json.dumps({"rowId": "x" * 37, "data": {"n": 1}}).encode(), 400, "general_argument_invalid"),
+        (json.dumps({"rowId": "ok", "data": {"n": "one"}}).encode(), 400, "row_invalid_structure"),
+        (json.dumps({"rowId": "ok", "data": {"n": 1}, "rows": []}).encode(), 400, "general_bad_request"),
+        (json.dumps({"rowId": "ok", "data": {"n": 10**20}}).encode(), 400, "row_invalid_structure"),
+    ],
+)
 def test_bad_row_input(http, table, payload, code, type_):
     tables, database_id = table
-    response = http("POST", f"/tablesdb/{database_id}/tables/t/rows", data=payload,
-                    headers={"Content-Type": "application/json"})
+    response = http(
+        "POST", f"/tablesdb/{database_id}/tables/t/rows", data=payload, headers={"Content-Type": "application/json"}
+    )
     assert_error(response, code, type_)
     assert tables.list_rows(database_id, "t").total == 0
 
@@ -108,17 +120,27 @@ def test_missing_param_and_bad_ids(http):
 
 def test_cookie_and_fallback_cookie_sessions(server, people):
     person = people.create()
-    login = requests.post(f"{server.endpoint}/account/sessions/email", json={
-        "email": person["email"], "password": person["password"]}, headers={"X-Appwrite-Project": server.project_id},
-        timeout=10)
+    login = requests.post(
+        f"{server.endpoint}/account/sessions/email",
+        json={"email": person["email"], "password": person["password"]},
+        headers={"X-Appwrite-Project": server.project_id},
+        timeout=10,
+    )
     assert login.status_code == 201 and login.json()["secret"] == ""  # secrets go only to API keys
     cookie = login.cookies.get(f"a_session_{server.project_id}")
     assert cookie and json.loads(login.headers["X-Fallback-Cookies"]) == {f"a_session_{server.project_id}": cookie}
-    by_cookie = requests.get(f"{server.endpoint}/account", cookies={f"a_session_{server.project_id}": cookie},
-                             headers={"X-Appwrite-Project": server.project_id}, timeout=5)
+    by_cookie = requests.get(
+        f"{server.endpoint}/account",
+        cookies={f"a_session_{server.project_id}": cookie},
+        headers={"X-Appwrite-Project": server.project_id},
+        timeout=5,
+    )
     assert by_cookie.json()["$id"] == person["id"]
-    by_fallback = requests.get(f"{server.endpoint}/account", timeout=5, headers={
-        "X-Appwrite-Project": server.project_id, "X-Fallback-Cookies": login.headers["X-Fallback-Cookies"]})
+    by_fallback = requests.get(
+        f"{server.endpoint}/account",
+        timeout=5,
+        headers={"X-Appwrite-Project": server.project_id, "X-Fallback-Cookies": login.headers["X-Fallback-Cookies"]},
+    )
     assert by_fallback.json()["$id"] == person["id"]
 
 

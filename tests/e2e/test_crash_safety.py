@@ -1,4 +1,5 @@
 """A kill -9 during bulk writes loses at most the request in flight and never corrupts the database."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -23,11 +24,19 @@ def test_kill_9_during_bulk_writes(tmp_path):
     server = LocalServer(tmp_path / "data", free_port()).start()
     tables = _tables(server)
     tables.create("crash", "Crash")
-    tables.create_table("crash", "rows", "Rows", columns=[
-        {"key": "batch", "type": "integer", "required": True},
-        {"key": "name", "type": "varchar", "size": 60, "required": True}],
-        indexes=[{"key": "name_ft", "type": "fulltext", "columns": ["name"]},
-                 {"key": "batch_ix", "type": "key", "columns": ["batch"]}])
+    tables.create_table(
+        "crash",
+        "rows",
+        "Rows",
+        columns=[
+            {"key": "batch", "type": "integer", "required": True},
+            {"key": "name", "type": "varchar", "size": 60, "required": True},
+        ],
+        indexes=[
+            {"key": "name_ft", "type": "fulltext", "columns": ["name"]},
+            {"key": "batch_ix", "type": "key", "columns": ["batch"]},
+        ],
+    )
 
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -36,8 +45,11 @@ def test_kill_9_during_bulk_writes(tmp_path):
         batch = 0
         while not stop.is_set():
             try:
-                tables.upsert_rows("crash", "rows", [{"$id": f"b{batch}-{i}", "batch": batch,
-                                                       "name": f"row {i} of batch {batch}"} for i in range(100)])
+                tables.upsert_rows(
+                    "crash",
+                    "rows",
+                    [{"$id": f"b{batch}-{i}", "batch": batch, "name": f"row {i} of batch {batch}"} for i in range(100)],
+                )
             except Exception:  # noqa: BLE001 - the server dies under us: that is the point
                 return
             acknowledged.append(batch)
@@ -65,7 +77,7 @@ def test_kill_9_during_bulk_writes(tmp_path):
         while True:
             queries = ['{"method":"limit","values":[5000]}']
             if cursor:
-                queries.append('{"method":"cursorAfter","values":["%s"]}' % cursor)
+                queries.append(f'{{"method":"cursorAfter","values":["{cursor}"]}}')
             page = tables.list_rows("crash", "rows", queries=queries, total=False)
             for row in page.rows:
                 counts[row.data["batch"]] = counts.get(row.data["batch"], 0) + 1

@@ -1,4 +1,5 @@
 """Table and row permissions, as a guest, a session user, a JWT user, team members and labelled users."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,9 +20,14 @@ def notes(admin):
     tables = TablesDB(admin)
     database_id = ID.unique()
     tables.create(database_id, "Permissions")
-    tables.create_table(database_id, "notes", "Notes", row_security=True,
-                        permissions=[Permission.create(Role.users())],
-                        columns=[{"key": "text", "type": "varchar", "size": 100, "required": True}])
+    tables.create_table(
+        database_id,
+        "notes",
+        "Notes",
+        row_security=True,
+        permissions=[Permission.create(Role.users())],
+        columns=[{"key": "text", "type": "varchar", "size": 100, "required": True}],
+    )
     yield tables, database_id
     tables.delete(database_id)
 
@@ -32,8 +38,9 @@ def test_row_security_owner_only(notes, people):
     as_alice, as_bob = TablesDB(people.session_client(alice)), TablesDB(people.jwt_client(bob))
 
     row = as_alice.create_row(database_id, "notes", ID.unique(), {"text": "alice's"})
-    assert sorted(row.permissions) == sorted([f'read("user:{alice["id"]}")', f'update("user:{alice["id"]}")',
-                                              f'delete("user:{alice["id"]}")'])
+    assert sorted(row.permissions) == sorted(
+        [f'read("user:{alice["id"]}")', f'update("user:{alice["id"]}")', f'delete("user:{alice["id"]}")']
+    )
     as_bob.create_row(database_id, "notes", ID.unique(), {"text": "bob's"})
 
     assert [r.data["text"] for r in as_alice.list_rows(database_id, "notes").rows] == ["alice's"]
@@ -46,11 +53,22 @@ def test_row_security_owner_only(notes, people):
     assert (err.code, err.type) == (401, "user_unauthorized")
     assert tables.get_row(database_id, "notes", row.id).data["text"] == "alice's"  # nothing changed
 
-    err = error_of(as_alice.create_row, database_id, "notes", ID.unique(), {"text": "x"},
-                   permissions=[Permission.read(Role.user(bob["id"]))])
+    err = error_of(
+        as_alice.create_row,
+        database_id,
+        "notes",
+        ID.unique(),
+        {"text": "x"},
+        permissions=[Permission.read(Role.user(bob["id"]))],
+    )
     assert (err.code, err.type) == (401, "user_unauthorized")  # may only grant roles she holds
-    shared = as_alice.create_row(database_id, "notes", ID.unique(), {"text": "public"},
-                                 permissions=[Permission.read(Role.any()), Permission.write(Role.user(alice["id"]))])
+    shared = as_alice.create_row(
+        database_id,
+        "notes",
+        ID.unique(),
+        {"text": "public"},
+        permissions=[Permission.read(Role.any()), Permission.write(Role.user(alice["id"]))],
+    )
     assert f'update("user:{alice["id"]}")' in shared.permissions  # write = update + delete on rows
     assert [r.data["text"] for r in as_bob.list_rows(database_id, "notes").rows] == ["bob's", "public"]
 
@@ -62,8 +80,13 @@ def test_guests_and_table_level(notes, people, guest):
     assert (err.code, err.type) == (401, "user_unauthorized")
     assert as_guest.list_rows(database_id, "notes").total == 0
 
-    tables.create_table(database_id, "closed", "No row security", permissions=[Permission.read(Role.users())],
-                        columns=[{"key": "text", "type": "varchar", "size": 10, "required": False}])
+    tables.create_table(
+        database_id,
+        "closed",
+        "No row security",
+        permissions=[Permission.read(Role.users())],
+        columns=[{"key": "text", "type": "varchar", "size": 10, "required": False}],
+    )
     tables.create_row(database_id, "closed", "only", {"text": "x"}, permissions=[Permission.read(Role.any())])
     err = error_of(as_guest.list_rows, database_id, "closed")
     assert (err.code, err.type) == (401, "user_unauthorized")  # row permissions ignored without rowSecurity
@@ -87,11 +110,20 @@ def test_team_roles_and_labels(notes, people, admin):
     teams.create_membership(team_id, ["prescriber"], user_id=doctor["id"])
     teams.create_membership(team_id, ["staff"], user_id=nurse["id"])
     from appwrite.services.users import Users
+
     Users(admin).update_labels(pharmacist["id"], ["pharmacist"])
 
-    tables.create_row(database_id, "notes", "team-row", {"text": "clinic"},
-                      permissions=[Permission.read(Role.team(team_id)), Permission.update(Role.team(team_id, "prescriber")),
-                                   Permission.read(Role.label("pharmacist"))])
+    tables.create_row(
+        database_id,
+        "notes",
+        "team-row",
+        {"text": "clinic"},
+        permissions=[
+            Permission.read(Role.team(team_id)),
+            Permission.update(Role.team(team_id, "prescriber")),
+            Permission.read(Role.label("pharmacist")),
+        ],
+    )
     as_doctor, as_nurse = TablesDB(people.session_client(doctor)), TablesDB(people.session_client(nurse))
     as_outsider, as_pharmacist = TablesDB(people.session_client(outsider)), TablesDB(people.session_client(pharmacist))
     assert as_nurse.get_row(database_id, "notes", "team-row").data["text"] == "clinic"

@@ -1,4 +1,5 @@
 """Storage: buckets, small and chunked (parallel, out-of-order) uploads, downloads, ranges, permissions."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,14 @@ pytestmark = pytest.mark.e2e
 def bucket(admin):
     storage = Storage(admin)
     bucket_id = ID.unique()
-    storage.create_bucket(bucket_id, "Prescriptions", permissions=[Permission.create(Role.users())],
-                          file_security=True, maximum_file_size=20_000_000,
-                          allowed_file_extensions=["pdf", "bin", "txt"])
+    storage.create_bucket(
+        bucket_id,
+        "Prescriptions",
+        permissions=[Permission.create(Role.users())],
+        file_security=True,
+        maximum_file_size=20_000_000,
+        allowed_file_extensions=["pdf", "bin", "txt"],
+    )
     yield storage, bucket_id
     storage.delete_bucket(bucket_id)
 
@@ -44,8 +50,13 @@ def test_small_upload_download_and_range(bucket, server):
     storage, bucket_id = bucket
     body = b"%PDF-1.4 tiny prescription"
     file = storage.create_file(bucket_id, ID.unique(), InputFile.from_bytes(body, "rx.pdf"))
-    assert (file.name, file.mimetype, file.sizeoriginal, file.chunkstotal, file.chunksuploaded) == \
-        ("rx.pdf", "application/pdf", len(body), 1, 1)
+    assert (file.name, file.mimetype, file.sizeoriginal, file.chunkstotal, file.chunksuploaded) == (
+        "rx.pdf",
+        "application/pdf",
+        len(body),
+        1,
+        1,
+    )
     assert file.signature == hashlib.md5(body).hexdigest()
     assert storage.get_file_download(bucket_id, file.id) == body
     assert storage.get_file_view(bucket_id, file.id) == body
@@ -74,8 +85,14 @@ def test_upload_errors(bucket):
     storage, bucket_id = bucket
     err = error_of(storage.create_file, bucket_id, ID.unique(), InputFile.from_bytes(b"x", "evil.exe"))
     assert (err.code, err.type) == (400, "storage_file_type_unsupported")
-    storage.update_bucket(bucket_id, "Tiny", maximum_file_size=10, allowed_file_extensions=["txt"],
-                          file_security=True, permissions=[Permission.create(Role.users())])
+    storage.update_bucket(
+        bucket_id,
+        "Tiny",
+        maximum_file_size=10,
+        allowed_file_extensions=["txt"],
+        file_security=True,
+        permissions=[Permission.create(Role.users())],
+    )
     err = error_of(storage.create_file, bucket_id, ID.unique(), InputFile.from_bytes(b"x" * 11, "a.txt"))
     assert (err.code, err.type) == (400, "storage_invalid_file_size")
     file_id = ID.unique()
@@ -98,8 +115,9 @@ def test_file_permissions(bucket, people, guest):
     assert error_of(as_bob.delete_file, bucket_id, mine.id).code == 401
     err = error_of(Storage(guest).create_file, bucket_id, ID.unique(), InputFile.from_bytes(b"x", "g.txt"))
     assert (err.code, err.type) == (401, "user_unauthorized")
-    shared = as_alice.update_file(bucket_id, mine.id, permissions=[Permission.read(Role.users()),
-                                                                   Permission.delete(Role.user(alice["id"]))])
+    shared = as_alice.update_file(
+        bucket_id, mine.id, permissions=[Permission.read(Role.users()), Permission.delete(Role.user(alice["id"]))]
+    )
     assert 'read("users")' in shared.permissions
     assert as_bob.get_file_download(bucket_id, mine.id) == b"alice data"
     as_alice.delete_file(bucket_id, mine.id)

@@ -1,4 +1,5 @@
 """TablesDB schema through the official SDK: databases, tables, every column type, indexes, and their errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,7 @@ def test_database_crud_and_list_shape(admin):
 
 def test_every_column_type_with_options(db):
     tables, database_id = db
-    tables.create_table(database_id, "all", "All types", row_security=True,
-                        permissions=[Permission.read(Role.any())])
+    tables.create_table(database_id, "all", "All types", row_security=True, permissions=[Permission.read(Role.any())])
     tables.create_varchar_column(database_id, "all", "title", 64, True)
     tables.create_string_column(database_id, "all", "legacy", 20, False, default="x")
     tables.create_text_column(database_id, "all", "body", False)
@@ -59,8 +59,22 @@ def test_every_column_type_with_options(db):
     columns = tables.list_columns(database_id, "all")
     assert columns.total == 14
     by_key = {c["key"] if isinstance(c, dict) else c.key: c for c in columns.columns}
-    assert set(by_key) == {"title", "legacy", "body", "notes", "blob", "count", "price", "live", "at", "email",
-                           "state", "site", "ip", "tags"}
+    assert set(by_key) == {
+        "title",
+        "legacy",
+        "body",
+        "notes",
+        "blob",
+        "count",
+        "price",
+        "live",
+        "at",
+        "email",
+        "state",
+        "site",
+        "ip",
+        "tags",
+    }
     count = tables.get_column(database_id, "all", "count")
     assert (count.type, count.min, count.max, count.default, val(count.status)) == ("integer", 0, 100, 5, "available")
     price = tables.get_column(database_id, "all", "price")
@@ -109,8 +123,10 @@ def test_indexes_and_column_update_delete(db):
     assert [i.key for i in listed.indexes] == ["code_unique", "name_ft", "rank_code"]
     assert tables.get_index(database_id, "ix", "rank_code").orders == ["DESC", "ASC"]
     assert error_of(tables.create_index, database_id, "ix", "bad", "key", ["nope"]).type == "column_unknown"
-    assert error_of(tables.create_index, database_id, "ix", "code_unique", "key", ["code"]).type == \
-        "column_index_already_exists"
+    assert (
+        error_of(tables.create_index, database_id, "ix", "code_unique", "key", ["code"]).type
+        == "column_index_already_exists"
+    )
     err = error_of(tables.create_index, database_id, "ix", "ft_int", "fulltext", ["rank"])
     assert err.type == "column_index_invalid"
 
@@ -132,11 +148,17 @@ def test_indexes_and_column_update_delete(db):
 
 def test_inline_columns_and_indexes_on_create(db):
     tables, database_id = db
-    table = tables.create_table(database_id, "inline", "Inline", columns=[
-        {"key": "code", "type": "varchar", "size": 18, "required": True},
-        {"key": "email", "type": "string", "format": "email", "required": False},
-        {"key": "score", "type": "double", "required": False},
-    ], indexes=[{"key": "code_uq", "type": "unique", "columns": ["code"]}])
+    table = tables.create_table(
+        database_id,
+        "inline",
+        "Inline",
+        columns=[
+            {"key": "code", "type": "varchar", "size": 18, "required": True},
+            {"key": "email", "type": "string", "format": "email", "required": False},
+            {"key": "score", "type": "double", "required": False},
+        ],
+        indexes=[{"key": "code_uq", "type": "unique", "columns": ["code"]}],
+    )
     assert [c.key for c in table.columns] == ["code", "email", "score"]
     assert table.indexes[0].key == "code_uq"
 

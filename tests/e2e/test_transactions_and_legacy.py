@@ -1,4 +1,5 @@
 """Transactions (staged writes that land together or not at all) and the legacy Databases API."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,10 +18,16 @@ def ledger(admin):
     tables = TablesDB(admin)
     database_id = ID.unique()
     tables.create(database_id, "Ledger")
-    tables.create_table(database_id, "accounts", "Accounts", columns=[
-        {"key": "owner", "type": "varchar", "size": 40, "required": True},
-        {"key": "balance", "type": "integer", "required": True, "min": 0},
-    ], indexes=[{"key": "owner_uq", "type": "unique", "columns": ["owner"]}])
+    tables.create_table(
+        database_id,
+        "accounts",
+        "Accounts",
+        columns=[
+            {"key": "owner", "type": "varchar", "size": 40, "required": True},
+            {"key": "balance", "type": "integer", "required": True, "min": 0},
+        ],
+        indexes=[{"key": "owner_uq", "type": "unique", "columns": ["owner"]}],
+    )
     tables.create_row(database_id, "accounts", "a", {"owner": "alice", "balance": 100})
     tables.create_row(database_id, "accounts", "b", {"owner": "bob", "balance": 0})
     yield tables, database_id
@@ -51,12 +58,25 @@ def test_commit_applies_everything_at_once(ledger):
 def test_failed_commit_writes_nothing(ledger):
     tables, database_id = ledger
     tx = tables.create_transaction()
-    tables.create_operations(tx.id, [
-        {"action": "update", "databaseId": database_id, "tableId": "accounts", "rowId": "a",
-         "data": {"balance": 1}},
-        {"action": "create", "databaseId": database_id, "tableId": "accounts", "rowId": "dup",
-         "data": {"owner": "bob", "balance": 1}},  # violates the unique owner index
-    ])
+    tables.create_operations(
+        tx.id,
+        [
+            {
+                "action": "update",
+                "databaseId": database_id,
+                "tableId": "accounts",
+                "rowId": "a",
+                "data": {"balance": 1},
+            },
+            {
+                "action": "create",
+                "databaseId": database_id,
+                "tableId": "accounts",
+                "rowId": "dup",
+                "data": {"owner": "bob", "balance": 1},
+            },  # violates the unique owner index
+        ],
+    )
     err = error_of(tables.update_transaction, tx.id, commit=True)
     assert (err.code, err.type) == (409, "document_unique_constraint_violation")
     assert tables.get_transaction(tx.id).status == "failed"
@@ -85,8 +105,9 @@ def test_legacy_databases_api_shares_storage(ledger, admin):
     tables, database_id = ledger
     legacy = Databases(admin)
     collection = legacy.get_collection(database_id, "accounts")
-    assert collection.documentsecurity is False and [a["key"] if isinstance(a, dict) else a.key
-                                                      for a in collection.attributes] == ["owner", "balance"]
+    assert collection.documentsecurity is False and [
+        a["key"] if isinstance(a, dict) else a.key for a in collection.attributes
+    ] == ["owner", "balance"]
     document = legacy.get_document(database_id, "accounts", "a")
     assert document.collectionid == "accounts" and document.data["balance"] == 100
     legacy.create_document(database_id, "accounts", "d", {"owner": "dave", "balance": 9})
@@ -99,5 +120,7 @@ def test_legacy_databases_api_shares_storage(ledger, admin):
     assert err.type == "collection_not_found"
     legacy.create_integer_attribute(database_id, "accounts", "age", False)
     assert [c.key for c in tables.get_table(database_id, "accounts").columns][-1] == "age"
-    assert error_of(legacy.create_integer_attribute, database_id, "accounts", "age", False).type == \
-        "attribute_already_exists"
+    assert (
+        error_of(legacy.create_integer_attribute, database_id, "accounts", "age", False).type
+        == "attribute_already_exists"
+    )

@@ -1,4 +1,5 @@
 """Start and stop the real `python -m appwrite_local` as a subprocess on a free loopback port."""
+
 from __future__ import annotations
 
 import json
@@ -43,15 +44,28 @@ class LocalServer:
     def api_key(self) -> str:
         return self.credentials()["apiKey"]
 
-    def start(self, extra_args: list[str] | None = None, timeout: float = 20.0) -> "LocalServer":
+    def start(self, extra_args: list[str] | None = None, timeout: float = 20.0) -> LocalServer:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "appwrite_local", "--port", str(self.port), "--data", str(self.data_dir),
-                 "--quiet", *(extra_args or [])],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "appwrite_local",
+                    "--port",
+                    str(self.port),
+                    "--data",
+                    str(self.data_dir),
+                    "--quiet",
+                    *(extra_args or []),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

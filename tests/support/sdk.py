@@ -1,4 +1,5 @@
 """Small helpers for tests that use the official Python SDK."""
+
 from __future__ import annotations
 
 from typing import Any

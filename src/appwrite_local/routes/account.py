@@ -1,4 +1,5 @@
 """Account: the signed-in user's own view (session, JWT) plus sign-up and email/password sign-in."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from starlette.responses import Response
 from .. import passwords
 from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..errors import AppwriteError
-from ..identity import session_json, user_json
+from ..identity import user_json
 from ..ids import unique_id
 from .params import email_param, password_param, phone_param
 from .teams import MEMBERSHIP_COLUMNS, MEMBERSHIP_FROM, membership_json
@@ -26,14 +27,16 @@ def _me(ctx: Ctx) -> tuple:
 
 def _session_response(ctx: Ctx, user: tuple, provider: str, uid: str, factors: list[str]) -> Response:
     session, secret = ctx.services.identity.create_session(
-        user[1], provider, uid, ctx.ip, ctx.headers.get("user-agent", ""), factors, unique_id())
+        user[1], provider, uid, ctx.ip, ctx.headers.get("user-agent", ""), factors, unique_id()
+    )
     visible_secret = secret if ctx.principal.is_key else ""
     body = {**session, "current": True, "secret": visible_secret}
     response = json_response(body, 201)
     cookie = f"a_session_{ctx.project_id}"
     for name in (cookie, cookie + "_legacy"):
-        response.set_cookie(name, secret, max_age=365 * 24 * 3600, path="/", httponly=True, samesite="none",
-                            secure=False)
+        response.set_cookie(
+            name, secret, max_age=365 * 24 * 3600, path="/", httponly=True, samesite="none", secure=False
+        )
     response.headers["X-Fallback-Cookies"] = json.dumps({cookie: secret})
     ctx.services.events.emit(f"users.{user[1]}.sessions.{session['$id']}.create", body)
     return response
@@ -54,8 +57,7 @@ def account_get(ctx: Ctx):
     return json_response(user_json(_me(ctx)))
 
 
-@routes.route("POST", "/account/sessions/email", "sessions.write",
-              abuse=("url:{url},email:{param-email}", 10, 3600))
+@routes.route("POST", "/account/sessions/email", "sessions.write", abuse=("url:{url},email:{param-email}", 10, 3600))
 def account_session_email(ctx: Ctx):
     if ctx.principal.kind == "user" and ctx.principal.session_id:
         raise AppwriteError("user_session_already_exists")
@@ -81,8 +83,9 @@ def account_session_anonymous(ctx: Ctx):
 @routes.route("GET", "/account/sessions", "account")
 def account_sessions_list(ctx: Ctx):
     me = _me(ctx)
-    sessions = [{**s, "current": s["$id"] == ctx.principal.session_id}
-                for s in ctx.services.identity.list_sessions(me[1])]
+    sessions = [
+        {**s, "current": s["$id"] == ctx.principal.session_id} for s in ctx.services.identity.list_sessions(me[1])
+    ]
     return list_response("sessions", sessions, len(sessions))
 
 
@@ -211,6 +214,9 @@ def account_password(ctx: Ctx):
 @routes.route("GET", "/account/memberships", "account")
 def account_memberships(ctx: Ctx):
     me = _me(ctx)
-    rows = ctx.services.db.reader().execute(
-        f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.user_id = ? ORDER BY m.seq", (me[1],)).fetchall()
+    rows = (
+        ctx.services.db.reader()
+        .execute(f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.user_id = ? ORDER BY m.seq", (me[1],))
+        .fetchall()
+    )
     return list_response("memberships", [membership_json(r) for r in rows], len(rows))

@@ -1,4 +1,5 @@
 """TablesDB and legacy Databases: databases, tables (collections), columns (attributes), indexes."""
+
 from __future__ import annotations
 
 import json
@@ -16,31 +17,48 @@ from .flavour import LEGACY, TABLESDB, Flavour
 
 routes = RouteTable()
 
-DATABASE_ATTRS = {"$id": Attr("id", "string"), "$createdAt": Attr("created", "datetime"),
-                  "$updatedAt": Attr("updated", "datetime"), "name": Attr("name", "string"),
-                  "enabled": Attr("enabled", "boolean"), "$sequence": Attr("seq", "integer")}
+DATABASE_ATTRS = {
+    "$id": Attr("id", "string"),
+    "$createdAt": Attr("created", "datetime"),
+    "$updatedAt": Attr("updated", "datetime"),
+    "name": Attr("name", "string"),
+    "enabled": Attr("enabled", "boolean"),
+    "$sequence": Attr("seq", "integer"),
+}
 
 
 def table_attrs(fl: Flavour) -> dict[str, Attr]:
-    return {"$id": Attr("id", "string"), "$createdAt": Attr("created", "datetime"),
-            "$updatedAt": Attr("updated", "datetime"), "name": Attr("name", "string"),
-            "enabled": Attr("enabled", "boolean"), fl.row_security: Attr("row_security", "boolean"),
-            "$sequence": Attr("seq", "integer")}
+    return {
+        "$id": Attr("id", "string"),
+        "$createdAt": Attr("created", "datetime"),
+        "$updatedAt": Attr("updated", "datetime"),
+        "name": Attr("name", "string"),
+        "enabled": Attr("enabled", "boolean"),
+        fl.row_security: Attr("row_security", "boolean"),
+        "$sequence": Attr("seq", "integer"),
+    }
 
 
-_KIND_AS_TYPE = ("CASE json_extract(value, '$.kind') WHEN 'float' THEN 'double' WHEN 'email' THEN 'string' "
-                 "WHEN 'enum' THEN 'string' WHEN 'url' THEN 'string' WHEN 'ip' THEN 'string' "
-                 "ELSE json_extract(value, '$.kind') END")
-COLUMN_ATTRS = {"key": Attr("json_extract(value, '$.key')", "string"), "type": Attr(_KIND_AS_TYPE, "string"),
-                "size": Attr("json_extract(value, '$.size')", "integer"),
-                "required": Attr("json_extract(value, '$.required')", "boolean"),
-                "array": Attr("json_extract(value, '$.array')", "boolean"),
-                "status": Attr("json_extract(value, '$.status')", "string"),
-                "error": Attr("json_extract(value, '$.error')", "string")}
-INDEX_ATTRS = {"key": Attr("json_extract(value, '$.key')", "string"),
-               "type": Attr("json_extract(value, '$.type')", "string"),
-               "status": Attr("json_extract(value, '$.status')", "string"),
-               "error": Attr("json_extract(value, '$.error')", "string")}
+_KIND_AS_TYPE = (
+    "CASE json_extract(value, '$.kind') WHEN 'float' THEN 'double' WHEN 'email' THEN 'string' "
+    "WHEN 'enum' THEN 'string' WHEN 'url' THEN 'string' WHEN 'ip' THEN 'string' "
+    "ELSE json_extract(value, '$.kind') END"
+)
+COLUMN_ATTRS = {
+    "key": Attr("json_extract(value, '$.key')", "string"),
+    "type": Attr(_KIND_AS_TYPE, "string"),
+    "size": Attr("json_extract(value, '$.size')", "integer"),
+    "required": Attr("json_extract(value, '$.required')", "boolean"),
+    "array": Attr("json_extract(value, '$.array')", "boolean"),
+    "status": Attr("json_extract(value, '$.status')", "string"),
+    "error": Attr("json_extract(value, '$.error')", "string"),
+}
+INDEX_ATTRS = {
+    "key": Attr("json_extract(value, '$.key')", "string"),
+    "type": Attr("json_extract(value, '$.type')", "string"),
+    "status": Attr("json_extract(value, '$.status')", "string"),
+    "error": Attr("json_extract(value, '$.error')", "string"),
+}
 
 
 # --- lookups used by every database route ------------------------------------------------------------------------
@@ -61,11 +79,21 @@ def table_for(ctx: Ctx, fl: Flavour) -> TableSchema:
 
 def table_json(schema: TableSchema, fl: Flavour) -> dict[str, Any]:
     index_field = "attributes" if fl.legacy else "columns"
-    return {"$id": schema.id, "$createdAt": schema.created, "$updatedAt": schema.updated,
-            "$permissions": schema.permissions, "databaseId": schema.database_id, "name": schema.name,
-            "enabled": schema.enabled, fl.row_security: schema.row_security, "description": schema.description,
-            fl.columns: [c.to_json() for c in schema.columns.values()],
-            "indexes": [i.to_json(index_field) for i in schema.indexes], "bytesMax": 0, "bytesUsed": 0}
+    return {
+        "$id": schema.id,
+        "$createdAt": schema.created,
+        "$updatedAt": schema.updated,
+        "$permissions": schema.permissions,
+        "databaseId": schema.database_id,
+        "name": schema.name,
+        "enabled": schema.enabled,
+        fl.row_security: schema.row_security,
+        "description": schema.description,
+        fl.columns: [c.to_json() for c in schema.columns.values()],
+        "indexes": [i.to_json(index_field) for i in schema.indexes],
+        "bytesMax": 0,
+        "bytesUsed": 0,
+    }
 
 
 def _permissions(ctx: Ctx) -> list[str] | None:
@@ -81,8 +109,10 @@ def _name(ctx: Ctx, default: Any = ...) -> Any:
 def column_from_params(kind: str, params: dict[str, Any], param_key: str = "key") -> Column:
     """Build and validate a Column from a create request (or an inline column of createTable)."""
     if kind in UNSUPPORTED_KINDS:
-        raise AppwriteError("general_not_implemented",
-                            f"Column type \"{kind}\" is not supported by the local server (see docs/local-server.md).")
+        raise AppwriteError(
+            "general_not_implemented",
+            f'Column type "{kind}" is not supported by the local server (see docs/local-server.md).',
+        )
     if kind not in ALL_KINDS:
         raise AppwriteError("general_route_not_found")
     key = params.get("key")
@@ -105,10 +135,16 @@ def column_from_params(kind: str, params: dict[str, Any], param_key: str = "key"
         column.size = size
     elif kind == "enum":
         elements = params.get("elements")
-        if not isinstance(elements, list) or not elements or not all(
-                isinstance(e, str) and 0 < len(e) <= 255 for e in elements):
-            raise invalid_argument("elements", "Value must a valid array no longer than 100 items and Value must be "
-                                               "a valid string and at least 1 chars and no longer than 255 chars")
+        if (
+            not isinstance(elements, list)
+            or not elements
+            or not all(isinstance(e, str) and 0 < len(e) <= 255 for e in elements)
+        ):
+            raise invalid_argument(
+                "elements",
+                "Value must a valid array no longer than 100 items and Value must be "
+                "a valid string and at least 1 chars and no longer than 255 chars",
+            )
         column.elements = list(dict.fromkeys(elements))
         column.size = max(len(e) for e in column.elements)
     elif kind in FORMAT_SIZES:
@@ -163,8 +199,13 @@ def index_from_params(params: dict[str, Any], fl: Flavour) -> Index:
     if not isinstance(orders, list) or any(o is not None and str(o).upper() not in ("ASC", "DESC") for o in orders):
         raise invalid_argument("orders", "Value must a valid array of ASC or DESC")
     lengths = params.get("lengths") or []
-    return Index(key=key, type=itype, columns=columns, orders=[str(o).upper() if o else "" for o in orders],
-                 lengths=[int(n) for n in lengths if isinstance(n, int)])
+    return Index(
+        key=key,
+        type=itype,
+        columns=columns,
+        orders=[str(o).upper() if o else "" for o in orders],
+        lengths=[int(n) for n in lengths if isinstance(n, int)],
+    )
 
 
 def register(fl: Flavour) -> None:
@@ -175,15 +216,23 @@ def register(fl: Flavour) -> None:
 
     # --- databases -------------------------------------------------------------------------------------------------
     def databases_list(ctx: Ctx):
-        spec = ListSpec("_databases", "id, name, enabled, type, description, created, updated", DATABASE_ATTRS,
-                        "id", "seq")
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []),
-                                     ctx.boolean("total", True), ctx.raw("search", None), "(id || ' ' || name)")
+        spec = ListSpec(
+            "_databases", "id, name, enabled, type, description, created, updated", DATABASE_ATTRS, "id", "seq"
+        )
+        rows, total = list_resources(
+            ctx.services.db.reader(),
+            spec,
+            ctx.raw("queries", []),
+            ctx.boolean("total", True),
+            ctx.raw("search", None),
+            "(id || ' ' || name)",
+        )
         return list_response("databases", [database_json(r) for r in rows], total)
 
     def databases_create(ctx: Ctx):
-        database = ctx.services.catalog.create_database(ctx.new_id("databaseId"), _name(ctx),
-                                                        ctx.boolean("enabled", True), fl.db_type)
+        database = ctx.services.catalog.create_database(
+            ctx.new_id("databaseId"), _name(ctx), ctx.boolean("enabled", True), fl.db_type
+        )
         return json_response(database, 201)
 
     def databases_get(ctx: Ctx):
@@ -194,8 +243,9 @@ def register(fl: Flavour) -> None:
 
     def databases_update(ctx: Ctx):
         database_for(ctx)
-        return json_response(ctx.services.catalog.update_database(ctx.p("databaseId"), _name(ctx),
-                                                                  ctx.boolean("enabled", None)))
+        return json_response(
+            ctx.services.catalog.update_database(ctx.p("databaseId"), _name(ctx), ctx.boolean("enabled", None))
+        )
 
     def databases_delete(ctx: Ctx):
         database_for(ctx)
@@ -211,10 +261,17 @@ def register(fl: Flavour) -> None:
     # --- tables ----------------------------------------------------------------------------------------------------
     def tables_list(ctx: Ctx):
         database_for(ctx)
-        spec = ListSpec("_tables", "database_id, id", table_attrs(fl), "id", "seq", "database_id = ?",
-                        (ctx.p("databaseId"),))
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []),
-                                     ctx.boolean("total", True), ctx.raw("search", None), "(id || ' ' || name)")
+        spec = ListSpec(
+            "_tables", "database_id, id", table_attrs(fl), "id", "seq", "database_id = ?", (ctx.p("databaseId"),)
+        )
+        rows, total = list_resources(
+            ctx.services.db.reader(),
+            spec,
+            ctx.raw("queries", []),
+            ctx.boolean("total", True),
+            ctx.raw("search", None),
+            "(id || ' ' || name)",
+        )
         catalog = ctx.services.catalog
         return list_response(fl.tables, [table_json(catalog.get_table(d, t), fl) for d, t in rows], total)
 
@@ -224,8 +281,15 @@ def register(fl: Flavour) -> None:
         inline_columns = [column_from_params(_inline_kind(c), c) for c in _objects(ctx, fl.columns)]
         inline_indexes = [index_from_params(i, fl) for i in _objects(ctx, "indexes")]
         schema = ctx.services.catalog.create_table(
-            ctx.p("databaseId"), table_id, _name(ctx), _permissions(ctx) or [],
-            ctx.boolean(fl.row_security, False), ctx.boolean("enabled", True), inline_columns, inline_indexes)
+            ctx.p("databaseId"),
+            table_id,
+            _name(ctx),
+            _permissions(ctx) or [],
+            ctx.boolean(fl.row_security, False),
+            ctx.boolean("enabled", True),
+            inline_columns,
+            inline_indexes,
+        )
         return json_response(table_json(schema, fl), 201)
 
     def tables_get(ctx: Ctx):
@@ -233,8 +297,13 @@ def register(fl: Flavour) -> None:
 
     def tables_update(ctx: Ctx):
         schema = table_for(ctx, fl)
-        updated = ctx.services.catalog.update_table(schema, _name(ctx, schema.name), _permissions(ctx),
-                                                    ctx.boolean(fl.row_security, None), ctx.boolean("enabled", None))
+        updated = ctx.services.catalog.update_table(
+            schema,
+            _name(ctx, schema.name),
+            _permissions(ctx),
+            ctx.boolean(fl.row_security, None),
+            ctx.boolean("enabled", None),
+        )
         return json_response(table_json(updated, fl))
 
     def tables_delete(ctx: Ctx):
@@ -251,10 +320,16 @@ def register(fl: Flavour) -> None:
     # --- columns ---------------------------------------------------------------------------------------------------
     def columns_list(ctx: Ctx):
         schema = table_for(ctx, fl)
-        spec = ListSpec("_tables, json_each(_tables.columns)", "value", COLUMN_ATTRS,
-                        "json_extract(value, '$.key')", "json_each.key", "_tables.seq = ?", (schema.seq,))
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []),
-                                     ctx.boolean("total", True))
+        spec = ListSpec(
+            "_tables, json_each(_tables.columns)",
+            "value",
+            COLUMN_ATTRS,
+            "json_extract(value, '$.key')",
+            "json_each.key",
+            "_tables.seq = ?",
+            (schema.seq,),
+        )
+        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True))
         return list_response(fl.columns, [Column.from_record(json.loads(r[0])).to_json() for r in rows], total)
 
     def columns_create(ctx: Ctx):
@@ -281,16 +356,26 @@ def register(fl: Flavour) -> None:
             raise AppwriteError("column_type_invalid", f'Column "{key}" is of type {current.kind}, not {kind}.')
         if "required" not in ctx.params:
             raise AppwriteError("general_argument_invalid", 'Param "required" is not optional.')
-        params = {**current.to_record(), **{k: v for k, v in ctx.params.items() if k != "key"}, "key": key,
-                  "array": current.array}
+        params = {
+            **current.to_record(),
+            **{k: v for k, v in ctx.params.items() if k != "key"},
+            "key": key,
+            "array": current.array,
+        }
         if "default" not in ctx.params:
             params["default"] = None
         probe = column_from_params(kind if kind != "string" else current.kind, params)
         new_key = ctx.raw("newKey", None)
         if new_key is not None and not is_valid_key(new_key):
             raise invalid_argument("newKey", ID_RULE)
-        changes = {"required": probe.required, "default": probe.default, "size": probe.size, "min": probe.min,
-                   "max": probe.max, "elements": probe.elements}
+        changes = {
+            "required": probe.required,
+            "default": probe.default,
+            "size": probe.size,
+            "min": probe.min,
+            "max": probe.max,
+            "elements": probe.elements,
+        }
         updated = ctx.services.catalog.update_column(schema, key, changes, new_key)
         return json_response(updated.to_json())
 
@@ -310,10 +395,16 @@ def register(fl: Flavour) -> None:
 
     def indexes_list(ctx: Ctx):
         schema = table_for(ctx, fl)
-        spec = ListSpec("_tables, json_each(_tables.indexes)", "value", INDEX_ATTRS,
-                        "json_extract(value, '$.key')", "json_each.key", "_tables.seq = ?", (schema.seq,))
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []),
-                                     ctx.boolean("total", True))
+        spec = ListSpec(
+            "_tables, json_each(_tables.indexes)",
+            "value",
+            INDEX_ATTRS,
+            "json_extract(value, '$.key')",
+            "json_each.key",
+            "_tables.seq = ?",
+            (schema.seq,),
+        )
+        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True))
         return list_response("indexes", [Index(**json.loads(r[0])).to_json(index_field) for r in rows], total)
 
     def indexes_create(ctx: Ctx):

@@ -1,4 +1,5 @@
 """Health and ping."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Appwrite's validators for the account parameters shared by several services."""
+
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ from ..errors import invalid_argument
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+[1-9]\d{5,14}$")
 
+
 def email_param(ctx: Ctx, name: str = "email", required: bool = False) -> str | None:
     value = ctx.raw(name) if required else ctx.raw(name, None)
     if value is None:
@@ -17,6 +19,7 @@ def email_param(ctx: Ctx, name: str = "email", required: bool = False) -> str | 
         raise invalid_argument(name, "Value must be a valid email address")
     return value.lower()
 
+
 def phone_param(ctx: Ctx, name: str = "phone", required: bool = False) -> str | None:
     value = ctx.raw(name) if required else ctx.raw(name, None)
     if value is None:
@@ -24,6 +27,7 @@ def phone_param(ctx: Ctx, name: str = "phone", required: bool = False) -> str | 
     if not isinstance(value, str) or not PHONE.match(value):
         raise invalid_argument(name, "Phone number must start with a '+' can have a maximum of fifteen digits.")
     return value
+
 
 def password_param(ctx: Ctx, name: str = "password", required: bool = True) -> str | None:
     value = ctx.raw(name) if required else ctx.raw(name, None)

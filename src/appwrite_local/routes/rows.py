@@ -1,4 +1,5 @@
 """Rows (documents) and transactions for TablesDB and the legacy Databases API."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +7,11 @@ from typing import Any
 from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..catalog import TableSchema
 from ..errors import AppwriteError
-from ..rowstore import Rows, compile_row_queries
 from ..ids import custom_id
+from ..rowstore import Rows, compile_row_queries
+from . import transactions as tx
 from .databases import table_for
 from .flavour import LEGACY, TABLESDB, Flavour
-from . import transactions as tx
 
 routes = RouteTable()
 
@@ -26,8 +27,7 @@ def _select(ctx: Ctx, schema: TableSchema) -> list[str] | None:
 def _require_key(ctx: Ctx, fl: Flavour) -> None:
     """Bulk row operations are for API keys only (Appwrite checks this explicitly for bulk create)."""
     if not ctx.principal.is_key:
-        raise AppwriteError("general_unauthorized_scope",
-                            f"Bulk {fl.rows} operations require an API key.")
+        raise AppwriteError("general_unauthorized_scope", f"Bulk {fl.rows} operations require an API key.")
 
 
 def register(fl: Flavour) -> None:
@@ -67,8 +67,9 @@ def register(fl: Flavour) -> None:
         tx_id = ctx.raw("transactionId", None)
         if bulk is not None:
             if ctx.has(fl.row_param) or ctx.has("data") or ctx.has("permissions"):
-                raise AppwriteError("general_bad_request",
-                                    f"You cannot provide both {fl.rows} and {fl.row_param}/data/permissions.")
+                raise AppwriteError(
+                    "general_bad_request", f"You cannot provide both {fl.rows} and {fl.row_param}/data/permissions."
+                )
             _require_key(ctx, fl)
             if tx_id:
                 tx.stage(ctx, tx_id, [tx.op("bulkCreate", schema, "", {fl.rows: bulk})])
@@ -114,8 +115,7 @@ def register(fl: Flavour) -> None:
         data = ctx.obj("data", {})
         tx_id = ctx.raw("transactionId", None)
         if tx_id:
-            tx.stage(ctx, tx_id, [tx.op("bulkUpdate", schema, "", {"data": data,
-                                                                   "queries": ctx.raw("queries", [])})])
+            tx.stage(ctx, tx_id, [tx.op("bulkUpdate", schema, "", {"data": data, "queries": ctx.raw("queries", [])})])
             return list_response(fl.rows, [], 0)
         with ctx.services.db.write() as conn:
             total, rows = store(ctx).bulk_update(conn, schema, data, compiled, ctx.principal)
@@ -209,13 +209,15 @@ def register(fl: Flavour) -> None:
             tx_id = ctx.raw("transactionId", None)
             if tx_id:
                 action = "increment" if sign > 0 else "decrement"
-                tx.stage(ctx, tx_id, [tx.op(action, schema, row_id, {"column": column, "value": value,
-                                                                     bound_name: bound})])
+                tx.stage(
+                    ctx, tx_id, [tx.op(action, schema, row_id, {"column": column, "value": value, bound_name: bound})]
+                )
                 return json_response(store(ctx).staged_row(schema, row_id, {}, []))
             with ctx.services.db.write() as conn:
                 row = store(ctx).add_to_column(conn, schema, row_id, column, sign * value, bound, ctx.principal)
             emit(ctx, schema, row, "update")
             return json_response(row)
+
         return handler
 
     routes.add("GET", rows_path, rows_list, f"{sr}.read", **legacy)

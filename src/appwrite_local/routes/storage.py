@@ -1,4 +1,5 @@
 """Storage: buckets (API keys) and files (permissions decide), with Appwrite's chunked upload protocol."""
+
 from __future__ import annotations
 
 import json
@@ -21,41 +22,114 @@ from ..queries import Attr
 routes = RouteTable()
 
 STORAGE_LIMIT = 30_000_000  # _APP_STORAGE_LIMIT default
-BUCKET_COLUMNS = ("seq, id, name, permissions, file_security, enabled, maximum_file_size, allowed_file_extensions,"
-                  " compression, encryption, antivirus, transformations, description, created, updated")
-BUCKET_ATTRS = {"$id": Attr("id", "string"), "$createdAt": Attr("created", "datetime"),
-                "$updatedAt": Attr("updated", "datetime"), "name": Attr("name", "string"),
-                "enabled": Attr("enabled", "boolean"), "fileSecurity": Attr("file_security", "boolean"),
-                "maximumFileSize": Attr("maximum_file_size", "integer"), "$sequence": Attr("seq", "integer")}
-FILE_COLUMNS = ("seq, bucket_id, id, name, folder, permissions, signature, mime_type, size_original, size_actual,"
-                " chunks_total, chunks_uploaded, chunks, created, updated")
-FILE_ATTRS = {"$id": Attr("id", "string"), "$createdAt": Attr("created", "datetime"),
-              "$updatedAt": Attr("updated", "datetime"), "name": Attr("name", "string"),
-              "signature": Attr("signature", "string"), "mimeType": Attr("mime_type", "string"),
-              "sizeOriginal": Attr("size_original", "integer"), "chunksTotal": Attr("chunks_total", "integer"),
-              "chunksUploaded": Attr("chunks_uploaded", "integer"), "folder": Attr("folder", "string"),
-              "$sequence": Attr("seq", "integer")}
+BUCKET_COLUMNS = (
+    "seq, id, name, permissions, file_security, enabled, maximum_file_size, allowed_file_extensions,"
+    " compression, encryption, antivirus, transformations, description, created, updated"
+)
+BUCKET_ATTRS = {
+    "$id": Attr("id", "string"),
+    "$createdAt": Attr("created", "datetime"),
+    "$updatedAt": Attr("updated", "datetime"),
+    "name": Attr("name", "string"),
+    "enabled": Attr("enabled", "boolean"),
+    "fileSecurity": Attr("file_security", "boolean"),
+    "maximumFileSize": Attr("maximum_file_size", "integer"),
+    "$sequence": Attr("seq", "integer"),
+}
+FILE_COLUMNS = (
+    "seq, bucket_id, id, name, folder, permissions, signature, mime_type, size_original, size_actual,"
+    " chunks_total, chunks_uploaded, chunks, created, updated"
+)
+FILE_ATTRS = {
+    "$id": Attr("id", "string"),
+    "$createdAt": Attr("created", "datetime"),
+    "$updatedAt": Attr("updated", "datetime"),
+    "name": Attr("name", "string"),
+    "signature": Attr("signature", "string"),
+    "mimeType": Attr("mime_type", "string"),
+    "sizeOriginal": Attr("size_original", "integer"),
+    "chunksTotal": Attr("chunks_total", "integer"),
+    "chunksUploaded": Attr("chunks_uploaded", "integer"),
+    "folder": Attr("folder", "string"),
+    "$sequence": Attr("seq", "integer"),
+}
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
 def bucket_json(row: tuple) -> dict[str, Any]:
-    (_, bid, name, permissions, file_security, enabled, max_size, extensions, compression, encryption, antivirus,
-     transformations, description, created, updated) = row
-    return {"$id": bid, "$createdAt": created, "$updatedAt": updated, "$permissions": json.loads(permissions),
-            "fileSecurity": bool(file_security), "name": name, "description": description, "enabled": bool(enabled),
-            "maximumFileSize": max_size, "allowedFileExtensions": json.loads(extensions), "compression": compression,
-            "encryption": bool(encryption), "antivirus": bool(antivirus), "transformations": bool(transformations),
-            "stripMetadata": False, "totalSize": 0}
+    (
+        _,
+        bid,
+        name,
+        permissions,
+        file_security,
+        enabled,
+        max_size,
+        extensions,
+        compression,
+        encryption,
+        antivirus,
+        transformations,
+        description,
+        created,
+        updated,
+    ) = row
+    return {
+        "$id": bid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "$permissions": json.loads(permissions),
+        "fileSecurity": bool(file_security),
+        "name": name,
+        "description": description,
+        "enabled": bool(enabled),
+        "maximumFileSize": max_size,
+        "allowedFileExtensions": json.loads(extensions),
+        "compression": compression,
+        "encryption": bool(encryption),
+        "antivirus": bool(antivirus),
+        "transformations": bool(transformations),
+        "stripMetadata": False,
+        "totalSize": 0,
+    }
 
 
 def file_json(row: tuple) -> dict[str, Any]:
-    (_, bucket_id, fid, name, folder, permissions, signature, mime, size_original, size_actual, chunks_total,
-     chunks_uploaded, _chunks, created, updated) = row
-    return {"$id": fid, "bucketId": bucket_id, "$createdAt": created, "$updatedAt": updated,
-            "$permissions": json.loads(permissions), "name": name, "folder": folder, "key": folder + name,
-            "signature": signature, "mimeType": mime, "sizeOriginal": size_original, "sizeActual": size_actual,
-            "chunksTotal": chunks_total, "chunksUploaded": chunks_uploaded, "encryption": False,
-            "compression": "none"}
+    (
+        _,
+        bucket_id,
+        fid,
+        name,
+        folder,
+        permissions,
+        signature,
+        mime,
+        size_original,
+        size_actual,
+        chunks_total,
+        chunks_uploaded,
+        _chunks,
+        created,
+        updated,
+    ) = row
+    return {
+        "$id": fid,
+        "bucketId": bucket_id,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "$permissions": json.loads(permissions),
+        "name": name,
+        "folder": folder,
+        "key": folder + name,
+        "signature": signature,
+        "mimeType": mime,
+        "sizeOriginal": size_original,
+        "sizeActual": size_actual,
+        "chunksTotal": chunks_total,
+        "chunksUploaded": chunks_uploaded,
+        "encryption": False,
+        "compression": "none",
+    }
 
 
 # --- buckets ---------------------------------------------------------------------------------------------------------
@@ -76,27 +150,44 @@ def _bucket(ctx: Ctx) -> dict[str, Any]:
 def _bucket_params(ctx: Ctx, current: dict[str, Any] | None) -> tuple:
     def pick(name: str, getter, fallback):
         return getter(name, current[name] if current else fallback)
+
     raw_perms = ctx.raw("permissions", None)
-    permissions = (perms.normalise(ctx.array("permissions"), perms.RESOURCE_TYPES) if raw_perms is not None
-                   else (current["$permissions"] if current else []))
+    permissions = (
+        perms.normalise(ctx.array("permissions"), perms.RESOURCE_TYPES)
+        if raw_perms is not None
+        else (current["$permissions"] if current else [])
+    )
     extensions = pick("allowedFileExtensions", ctx.array, [])
     if not all(isinstance(e, str) and 0 < len(e) <= 64 for e in extensions):
         raise invalid_argument("allowedFileExtensions", "Value must a valid array of extensions")
     compression = pick("compression", ctx.text, "none")
     if compression not in ("none", "gzip", "zstd"):
         raise invalid_argument("compression", "Value must be one of (none, gzip, zstd)")
-    return (ctx.text("name", max_len=128, min_len=1), json.dumps(permissions),
-            int(pick("fileSecurity", ctx.boolean, False)), int(pick("enabled", ctx.boolean, True)),
-            pick("maximumFileSize", lambda n, d: ctx.integer(n, d, 1, STORAGE_LIMIT), STORAGE_LIMIT),
-            json.dumps([e.lower() for e in extensions]), compression, int(pick("encryption", ctx.boolean, True)),
-            int(pick("antivirus", ctx.boolean, True)), int(pick("transformations", ctx.boolean, True)))
+    return (
+        ctx.text("name", max_len=128, min_len=1),
+        json.dumps(permissions),
+        int(pick("fileSecurity", ctx.boolean, False)),
+        int(pick("enabled", ctx.boolean, True)),
+        pick("maximumFileSize", lambda n, d: ctx.integer(n, d, 1, STORAGE_LIMIT), STORAGE_LIMIT),
+        json.dumps([e.lower() for e in extensions]),
+        compression,
+        int(pick("encryption", ctx.boolean, True)),
+        int(pick("antivirus", ctx.boolean, True)),
+        int(pick("transformations", ctx.boolean, True)),
+    )
 
 
 @routes.route("GET", "/storage/buckets", "buckets.read")
 def buckets_list(ctx: Ctx):
     spec = ListSpec("_buckets", BUCKET_COLUMNS, BUCKET_ATTRS, "id", "seq")
-    rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True),
-                                 ctx.raw("search", None), "(id || ' ' || name)")
+    rows, total = list_resources(
+        ctx.services.db.reader(),
+        spec,
+        ctx.raw("queries", []),
+        ctx.boolean("total", True),
+        ctx.raw("search", None),
+        "(id || ' ' || name)",
+    )
     return list_response("buckets", [bucket_json(r) for r in rows], total)
 
 
@@ -107,9 +198,12 @@ def buckets_create(ctx: Ctx):
     now = format_datetime(ctx.services.clock.now())
     with ctx.services.db.write() as conn:
         try:
-            conn.execute("INSERT INTO _buckets (id, name, permissions, file_security, enabled, maximum_file_size,"
-                         " allowed_file_extensions, compression, encryption, antivirus, transformations, created,"
-                         " updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (bucket_id, *values, now, now))
+            conn.execute(
+                "INSERT INTO _buckets (id, name, permissions, file_security, enabled, maximum_file_size,"
+                " allowed_file_extensions, compression, encryption, antivirus, transformations, created,"
+                " updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (bucket_id, *values, now, now),
+            )
         except sqlite3.IntegrityError:
             raise AppwriteError("storage_bucket_already_exists") from None
         row = _bucket_row(conn, bucket_id)
@@ -127,10 +221,12 @@ def buckets_update(ctx: Ctx):
     bucket = _bucket(ctx)
     values = _bucket_params(ctx, bucket)
     with ctx.services.db.write() as conn:
-        conn.execute("UPDATE _buckets SET name = ?, permissions = ?, file_security = ?, enabled = ?,"
-                     " maximum_file_size = ?, allowed_file_extensions = ?, compression = ?, encryption = ?,"
-                     " antivirus = ?, transformations = ?, updated = ? WHERE id = ?",
-                     (*values, format_datetime(ctx.services.clock.now()), bucket["$id"]))
+        conn.execute(
+            "UPDATE _buckets SET name = ?, permissions = ?, file_security = ?, enabled = ?,"
+            " maximum_file_size = ?, allowed_file_extensions = ?, compression = ?, encryption = ?,"
+            " antivirus = ?, transformations = ?, updated = ? WHERE id = ?",
+            (*values, format_datetime(ctx.services.clock.now()), bucket["$id"]),
+        )
         row = _bucket_row(conn, bucket["$id"])
     ctx.services.events.emit(f"buckets.{bucket['$id']}.update", bucket_json(row))
     return json_response(bucket_json(row))
@@ -140,8 +236,9 @@ def buckets_update(ctx: Ctx):
 def buckets_delete(ctx: Ctx):
     bucket = _bucket(ctx)
     with ctx.services.db.write() as conn:
-        conn.execute("DELETE FROM _file_perms WHERE file IN (SELECT seq FROM _files WHERE bucket_id = ?)",
-                     (bucket["$id"],))
+        conn.execute(
+            "DELETE FROM _file_perms WHERE file IN (SELECT seq FROM _files WHERE bucket_id = ?)", (bucket["$id"],)
+        )
         conn.execute("DELETE FROM _files WHERE bucket_id = ?", (bucket["$id"],))
         conn.execute("DELETE FROM _buckets WHERE id = ?", (bucket["$id"],))
     ctx.services.files.delete_bucket(bucket["$id"])
@@ -153,13 +250,17 @@ def buckets_delete(ctx: Ctx):
 def _allowed(ctx: Ctx, bucket: dict[str, Any], ptype: str, file_permissions: list[str] | None = None) -> bool:
     if ctx.principal.is_key or perms.allows(bucket["$permissions"], ptype, ctx.principal.roles):
         return True
-    return bool(bucket["fileSecurity"] and file_permissions is not None
-                and perms.allows(file_permissions, ptype, ctx.principal.roles))
+    return bool(
+        bucket["fileSecurity"]
+        and file_permissions is not None
+        and perms.allows(file_permissions, ptype, ctx.principal.roles)
+    )
 
 
 def _file_row(conn: sqlite3.Connection, bucket_id: str, file_id: str) -> tuple | None:
-    return conn.execute(f"SELECT {FILE_COLUMNS} FROM _files WHERE bucket_id = ? AND id = ?",
-                        (bucket_id, file_id)).fetchone()
+    return conn.execute(
+        f"SELECT {FILE_COLUMNS} FROM _files WHERE bucket_id = ? AND id = ?", (bucket_id, file_id)
+    ).fetchone()
 
 
 def _readable_file(ctx: Ctx) -> tuple[dict[str, Any], tuple]:
@@ -174,8 +275,10 @@ def _readable_file(ctx: Ctx) -> tuple[dict[str, Any], tuple]:
 
 def _set_file_perms(conn: sqlite3.Connection, seq: int, permissions: list[str]) -> None:
     conn.execute("DELETE FROM _file_perms WHERE file = ?", (seq,))
-    conn.executemany("INSERT OR IGNORE INTO _file_perms (type, role, file) VALUES (?, ?, ?)",
-                     [(*perms.parse(p), seq) for p in permissions])
+    conn.executemany(
+        "INSERT OR IGNORE INTO _file_perms (type, role, file) VALUES (?, ?, ?)",
+        [(*perms.parse(p), seq) for p in permissions],
+    )
 
 
 @routes.route("GET", "/storage/buckets/{bucketId}/files", "files.read")
@@ -186,12 +289,19 @@ def files_list(ctx: Ctx):
         if not bucket["fileSecurity"]:
             raise AppwriteError("user_unauthorized")
         roles = tuple(sorted(ctx.principal.roles))
-        where += (f" AND seq IN (SELECT file FROM _file_perms WHERE type = 'read' AND role IN "
-                  f"({','.join('?' * len(roles))}))")
+        where += (
+            f" AND seq IN (SELECT file FROM _file_perms WHERE type = 'read' AND role IN ({','.join('?' * len(roles))}))"
+        )
         params += roles
     spec = ListSpec("_files", FILE_COLUMNS, FILE_ATTRS, "id", "seq", where, params)
-    rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True),
-                                 ctx.raw("search", None), "(id || ' ' || name)")
+    rows, total = list_resources(
+        ctx.services.db.reader(),
+        spec,
+        ctx.raw("queries", []),
+        ctx.boolean("total", True),
+        ctx.raw("search", None),
+        "(id || ' ' || name)",
+    )
     return list_response("files", [file_json(r) for r in rows], total)
 
 
@@ -232,8 +342,11 @@ def files_create(ctx: Ctx):
         raise AppwriteError("storage_invalid_file_size", "File size not allowed")
 
     raw_perms = ctx.raw("permissions", None)
-    permissions = perms.default_row_permissions(ctx.principal.user_id) if raw_perms is None else \
-        perms.normalise(ctx.array("permissions"), perms.ROW_TYPES)
+    permissions = (
+        perms.default_row_permissions(ctx.principal.user_id)
+        if raw_perms is None
+        else perms.normalise(ctx.array("permissions"), perms.ROW_TYPES)
+    )
     if raw_perms is not None and not ctx.principal.is_key:
         perms.check_grantable(permissions, ctx.principal.roles)
     folder = ctx.text("folder", "", 1024)
@@ -253,7 +366,8 @@ def files_create(ctx: Ctx):
             cur = conn.execute(
                 "INSERT INTO _files (bucket_id, id, name, folder, permissions, size_original, chunks_total,"
                 " chunks_uploaded, created, updated) VALUES (?,?,?,?,?,?,?,0,?,?)",
-                (bucket["$id"], file_id, name, folder, json.dumps(permissions), size, total, now, now))
+                (bucket["$id"], file_id, name, folder, json.dumps(permissions), size, total, now, now),
+            )
             _set_file_perms(conn, cur.lastrowid, permissions)
             row = _file_row(conn, bucket["$id"], file_id)
         received = set(json.loads(row[12]))
@@ -267,12 +381,16 @@ def files_create(ctx: Ctx):
             if total > 1:
                 store.assemble(bucket["$id"], file_id, total)
             signature, mime, actual = store.describe(bucket["$id"], file_id, name)
-            conn.execute("UPDATE _files SET chunks = '[]', chunks_uploaded = ?, signature = ?, mime_type = ?,"
-                         " size_actual = ?, updated = ? WHERE seq = ?",
-                         (total, signature, mime, actual, now, row[0]))
+            conn.execute(
+                "UPDATE _files SET chunks = '[]', chunks_uploaded = ?, signature = ?, mime_type = ?,"
+                " size_actual = ?, updated = ? WHERE seq = ?",
+                (total, signature, mime, actual, now, row[0]),
+            )
         else:
-            conn.execute("UPDATE _files SET chunks = ?, chunks_uploaded = ?, updated = ? WHERE seq = ?",
-                         (json.dumps(sorted(received)), len(received), now, row[0]))
+            conn.execute(
+                "UPDATE _files SET chunks = ?, chunks_uploaded = ?, updated = ? WHERE seq = ?",
+                (json.dumps(sorted(received)), len(received), now, row[0]),
+            )
         row = _file_row(conn, bucket["$id"], file_id)
     body = file_json(row)
     if complete:
@@ -302,8 +420,10 @@ def files_update(ctx: Ctx):
                 perms.check_grantable(permissions, ctx.principal.roles)
             conn.execute("UPDATE _files SET permissions = ? WHERE seq = ?", (json.dumps(permissions), row[0]))
             _set_file_perms(conn, row[0], permissions)
-        conn.execute("UPDATE _files SET name = ?, updated = ? WHERE seq = ?",
-                     (name, format_datetime(ctx.services.clock.now()), row[0]))
+        conn.execute(
+            "UPDATE _files SET name = ?, updated = ? WHERE seq = ?",
+            (name, format_datetime(ctx.services.clock.now()), row[0]),
+        )
         row = _file_row(conn, bucket["$id"], row[2])
     ctx.services.events.emit(f"buckets.{bucket['$id']}.files.{row[2]}.update", file_json(row))
     return json_response(file_json(row))
@@ -330,8 +450,11 @@ def _file_bytes(ctx: Ctx, disposition: str) -> Response:
     if row[11] < row[10]:
         raise AppwriteError("storage_file_not_found", "The requested file is still being uploaded.")
     size = row[9]
-    headers = {"Content-Disposition": f'{disposition}; filename="{row[3]}"',
-               "Cache-Control": "private, max-age=3888000", "Accept-Ranges": "bytes"}
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{row[3]}"',
+        "Cache-Control": "private, max-age=3888000",
+        "Accept-Ranges": "bytes",
+    }
     range_header = ctx.headers.get("range")
     if range_header:
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())

@@ -1,4 +1,5 @@
 """Teams and memberships. A team's members hold `team:<id>` and `team:<id>/<role>` roles."""
+
 from __future__ import annotations
 
 import json
@@ -17,41 +18,93 @@ from .params import email_param
 routes = RouteTable()
 
 ROLE = re.compile(r"^[A-Za-z0-9._-]{1,81}$")
-TEAM_COLUMNS = "t.seq, t.id, t.name, t.prefs, t.created, t.updated, " \
-               "(SELECT COUNT(*) FROM _memberships m WHERE m.team_id = t.id AND m.confirm = 1)"
-TEAM_ATTRS = {"$id": Attr("t.id", "string"), "$createdAt": Attr("t.created", "datetime"),
-              "$updatedAt": Attr("t.updated", "datetime"), "name": Attr("t.name", "string"),
-              "$sequence": Attr("t.seq", "integer")}
-MEMBERSHIP_COLUMNS = ("m.seq, m.id, m.user_id, u.name, u.email, u.phone, m.team_id, t.name, m.invited, m.joined,"
-                      " m.confirm, u.accessed_at, m.roles, m.created, m.updated")
-MEMBERSHIP_ATTRS = {"$id": Attr("m.id", "string"), "$createdAt": Attr("m.created", "datetime"),
-                    "$updatedAt": Attr("m.updated", "datetime"), "userId": Attr("m.user_id", "string"),
-                    "teamId": Attr("m.team_id", "string"), "invited": Attr("m.invited", "datetime"),
-                    "joined": Attr("m.joined", "datetime"), "confirm": Attr("m.confirm", "boolean"),
-                    "roles": Attr("m.roles", "string", array=True), "$sequence": Attr("m.seq", "integer")}
+TEAM_COLUMNS = (
+    "t.seq, t.id, t.name, t.prefs, t.created, t.updated, "
+    "(SELECT COUNT(*) FROM _memberships m WHERE m.team_id = t.id AND m.confirm = 1)"
+)
+TEAM_ATTRS = {
+    "$id": Attr("t.id", "string"),
+    "$createdAt": Attr("t.created", "datetime"),
+    "$updatedAt": Attr("t.updated", "datetime"),
+    "name": Attr("t.name", "string"),
+    "$sequence": Attr("t.seq", "integer"),
+}
+MEMBERSHIP_COLUMNS = (
+    "m.seq, m.id, m.user_id, u.name, u.email, u.phone, m.team_id, t.name, m.invited, m.joined,"
+    " m.confirm, u.accessed_at, m.roles, m.created, m.updated"
+)
+MEMBERSHIP_ATTRS = {
+    "$id": Attr("m.id", "string"),
+    "$createdAt": Attr("m.created", "datetime"),
+    "$updatedAt": Attr("m.updated", "datetime"),
+    "userId": Attr("m.user_id", "string"),
+    "teamId": Attr("m.team_id", "string"),
+    "invited": Attr("m.invited", "datetime"),
+    "joined": Attr("m.joined", "datetime"),
+    "confirm": Attr("m.confirm", "boolean"),
+    "roles": Attr("m.roles", "string", array=True),
+    "$sequence": Attr("m.seq", "integer"),
+}
 MEMBERSHIP_FROM = "_memberships m JOIN _teams t ON t.id = m.team_id JOIN _users u ON u.id = m.user_id"
 
 
 def team_json(row: tuple) -> dict[str, Any]:
-    return {"$id": row[1], "$createdAt": row[4], "$updatedAt": row[5], "name": row[2], "total": row[6],
-            "prefs": json.loads(row[3])}
+    return {
+        "$id": row[1],
+        "$createdAt": row[4],
+        "$updatedAt": row[5],
+        "name": row[2],
+        "total": row[6],
+        "prefs": json.loads(row[3]),
+    }
 
 
 def membership_json(row: tuple) -> dict[str, Any]:
-    (_, mid, user_id, user_name, email, phone, team_id, team_name, invited, joined, confirm, accessed, roles,
-     created, updated) = row
-    return {"$id": mid, "$createdAt": created, "$updatedAt": updated, "userId": user_id, "userName": user_name,
-            "userEmail": email or "", "userPhone": phone or "", "teamId": team_id, "teamName": team_name,
-            "invited": invited, "joined": joined, "confirm": bool(confirm), "mfa": False,
-            "userAccessedAt": accessed, "roles": json.loads(roles)}
+    (
+        _,
+        mid,
+        user_id,
+        user_name,
+        email,
+        phone,
+        team_id,
+        team_name,
+        invited,
+        joined,
+        confirm,
+        accessed,
+        roles,
+        created,
+        updated,
+    ) = row
+    return {
+        "$id": mid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "userId": user_id,
+        "userName": user_name,
+        "userEmail": email or "",
+        "userPhone": phone or "",
+        "teamId": team_id,
+        "teamName": team_name,
+        "invited": invited,
+        "joined": joined,
+        "confirm": bool(confirm),
+        "mfa": False,
+        "userAccessedAt": accessed,
+        "roles": json.loads(roles),
+    }
 
 
 def _roles(ctx: Ctx, name: str = "roles") -> list[str]:
     roles = ctx.array(name, max_items=100)
     for role in roles:
         if not isinstance(role, str) or not ROLE.match(role):
-            raise invalid_argument(name, "Value must a valid array no longer than 100 items and Value must be a "
-                                         "valid string and no longer than 81 chars")
+            raise invalid_argument(
+                name,
+                "Value must a valid array no longer than 100 items and Value must be a "
+                "valid string and no longer than 81 chars",
+            )
     return list(dict.fromkeys(roles))
 
 
@@ -74,22 +127,29 @@ def _team(ctx: Ctx, need_owner: bool = False) -> tuple:
 
 
 def _membership(ctx: Ctx, team_id: str) -> tuple:
-    row = ctx.services.db.reader().execute(
-        f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ? AND m.team_id = ?",
-        (ctx.p("membershipId"), team_id)).fetchone()
+    row = (
+        ctx.services.db.reader()
+        .execute(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ? AND m.team_id = ?",
+            (ctx.p("membershipId"), team_id),
+        )
+        .fetchone()
+    )
     if row is None:
         raise AppwriteError("membership_not_found")
     return row
 
 
-def add_membership(conn: sqlite3.Connection, team_id: str, user_id: str, roles: list[str], now: str,
-                   confirm: bool = True) -> str:
+def add_membership(
+    conn: sqlite3.Connection, team_id: str, user_id: str, roles: list[str], now: str, confirm: bool = True
+) -> str:
     membership_id = unique_id()
     try:
-        conn.execute("INSERT INTO _memberships (id, team_id, user_id, roles, invited, joined, confirm, created, updated)"
-                     " VALUES (?,?,?,?,?,?,?,?,?)",
-                     (membership_id, team_id, user_id, json.dumps(roles), now, now if confirm else "", int(confirm),
-                      now, now))
+        conn.execute(
+            "INSERT INTO _memberships (id, team_id, user_id, roles, invited, joined, confirm, created, updated)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (membership_id, team_id, user_id, json.dumps(roles), now, now if confirm else "", int(confirm), now, now),
+        )
     except sqlite3.IntegrityError:
         raise AppwriteError("team_invite_already_exists") from None
     return membership_id
@@ -102,8 +162,14 @@ def teams_list(ctx: Ctx):
         where = "t.id IN (SELECT team_id FROM _memberships WHERE user_id = ? AND confirm = 1)"
         params = (ctx.principal.user_id,)
     spec = ListSpec("_teams t", TEAM_COLUMNS, TEAM_ATTRS, "t.id", "t.seq", where, params)
-    rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True),
-                                 ctx.raw("search", None), "(t.id || ' ' || t.name)")
+    rows, total = list_resources(
+        ctx.services.db.reader(),
+        spec,
+        ctx.raw("queries", []),
+        ctx.boolean("total", True),
+        ctx.raw("search", None),
+        "(t.id || ' ' || t.name)",
+    )
     return list_response("teams", [team_json(r) for r in rows], total)
 
 
@@ -134,8 +200,10 @@ def teams_get(ctx: Ctx):
 def teams_update(ctx: Ctx):
     team = _team(ctx, need_owner=True)
     with ctx.services.db.write() as conn:
-        conn.execute("UPDATE _teams SET name = ?, updated = ? WHERE id = ?",
-                     (ctx.text("name", max_len=128, min_len=1), format_datetime(ctx.services.clock.now()), team[1]))
+        conn.execute(
+            "UPDATE _teams SET name = ?, updated = ? WHERE id = ?",
+            (ctx.text("name", max_len=128, min_len=1), format_datetime(ctx.services.clock.now()), team[1]),
+        )
         row = _team_row(conn, team[1])
     ctx.services.events.emit(f"teams.{team[1]}.update", team_json(row))
     return json_response(team_json(row))
@@ -161,18 +229,25 @@ def teams_prefs_update(ctx: Ctx):
     team = _team(ctx)
     prefs = ctx.obj("prefs")
     with ctx.services.db.write() as conn:
-        conn.execute("UPDATE _teams SET prefs = ?, updated = ? WHERE id = ?",
-                     (json.dumps(prefs), format_datetime(ctx.services.clock.now()), team[1]))
+        conn.execute(
+            "UPDATE _teams SET prefs = ?, updated = ? WHERE id = ?",
+            (json.dumps(prefs), format_datetime(ctx.services.clock.now()), team[1]),
+        )
     return json_response(prefs)
 
 
 @routes.route("GET", "/teams/{teamId}/memberships", "teams.read")
 def memberships_list(ctx: Ctx):
     team = _team(ctx)
-    spec = ListSpec(MEMBERSHIP_FROM, MEMBERSHIP_COLUMNS, MEMBERSHIP_ATTRS, "m.id", "m.seq", "m.team_id = ?",
-                    (team[1],))
-    rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True),
-                                 ctx.raw("search", None), "(u.name || ' ' || COALESCE(u.email, '') || ' ' || m.user_id)")
+    spec = ListSpec(MEMBERSHIP_FROM, MEMBERSHIP_COLUMNS, MEMBERSHIP_ATTRS, "m.id", "m.seq", "m.team_id = ?", (team[1],))
+    rows, total = list_resources(
+        ctx.services.db.reader(),
+        spec,
+        ctx.raw("queries", []),
+        ctx.boolean("total", True),
+        ctx.raw("search", None),
+        "(u.name || ' ' || COALESCE(u.email, '') || ' ' || m.user_id)",
+    )
     return list_response("memberships", [membership_json(r) for r in rows], total)
 
 
@@ -197,8 +272,11 @@ def memberships_create(ctx: Ctx):
     now = format_datetime(ctx.services.clock.now())
     with ctx.services.db.write() as conn:
         membership_id = add_membership(conn, team[1], user[1], roles, now)
-    row = ctx.services.db.reader().execute(
-        f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ?", (membership_id,)).fetchone()
+    row = (
+        ctx.services.db.reader()
+        .execute(f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ?", (membership_id,))
+        .fetchone()
+    )
     ctx.services.events.emit(f"teams.{team[1]}.memberships.{membership_id}.create", membership_json(row))
     return json_response(membership_json(row), 201)
 
@@ -214,8 +292,10 @@ def memberships_update(ctx: Ctx):
     membership = _membership(ctx, team[1])
     roles = _roles(ctx)
     with ctx.services.db.write() as conn:
-        conn.execute("UPDATE _memberships SET roles = ?, updated = ? WHERE id = ?",
-                     (json.dumps(roles), format_datetime(ctx.services.clock.now()), membership[1]))
+        conn.execute(
+            "UPDATE _memberships SET roles = ?, updated = ? WHERE id = ?",
+            (json.dumps(roles), format_datetime(ctx.services.clock.now()), membership[1]),
+        )
     row = _membership(ctx, team[1])
     ctx.services.events.emit(f"teams.{team[1]}.memberships.{membership[1]}.update", membership_json(row))
     return json_response(membership_json(row))
@@ -223,9 +303,14 @@ def memberships_update(ctx: Ctx):
 
 @routes.route("PATCH", "/teams/{teamId}/memberships/{membershipId}/status", "public")
 def memberships_status(ctx: Ctx):
-    row = ctx.services.db.reader().execute(
-        f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ? AND m.team_id = ?",
-        (ctx.p("membershipId"), ctx.p("teamId"))).fetchone()
+    row = (
+        ctx.services.db.reader()
+        .execute(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM {MEMBERSHIP_FROM} WHERE m.id = ? AND m.team_id = ?",
+            (ctx.p("membershipId"), ctx.p("teamId")),
+        )
+        .fetchone()
+    )
     if row is None:
         raise AppwriteError("team_invite_not_found", "The requested team invitation could not be found.", 404)
     if row[10]:

@@ -4,13 +4,15 @@ Staged operations are stored with the transaction. Commit applies them all insid
 so they land together or not at all. A read with `transactionId` applies them in a transaction that is
 always rolled back, so it sees the staged state without anyone else seeing it.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..auth import Principal, principal_for_user
@@ -20,34 +22,54 @@ from ..errors import AppwriteError
 from ..ids import custom_id, unique_id
 from ..listing import ListSpec, list_resources
 from ..queries import Attr
-from ..rowstore import Rows, compile_row_queries
+from ..rowstore import compile_row_queries
 from .flavour import LEGACY, TABLESDB, Flavour, legacy_error
 
 MAX_OPERATIONS = 100
-ACTIONS = {"create", "update", "upsert", "delete", "increment", "decrement", "bulkCreate", "bulkUpdate",
-           "bulkUpsert", "bulkDelete"}
+ACTIONS = {
+    "create",
+    "update",
+    "upsert",
+    "delete",
+    "increment",
+    "decrement",
+    "bulkCreate",
+    "bulkUpdate",
+    "bulkUpsert",
+    "bulkDelete",
+}
 SINGLE_ACTIONS = {"create", "update", "upsert", "delete", "increment", "decrement"}
-TX_ATTRS = {"$id": Attr("id", "string"), "$createdAt": Attr("created", "datetime"),
-            "$updatedAt": Attr("updated", "datetime"), "status": Attr("status", "string")}
+TX_ATTRS = {
+    "$id": Attr("id", "string"),
+    "$createdAt": Attr("created", "datetime"),
+    "$updatedAt": Attr("updated", "datetime"),
+    "status": Attr("status", "string"),
+}
 
 routes = RouteTable()
 
 
 def op(action: str, schema: TableSchema, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"action": action, "databaseId": schema.database_id, "tableId": schema.id, "rowId": row_id,
-            "data": data}
+    return {"action": action, "databaseId": schema.database_id, "tableId": schema.id, "rowId": row_id, "data": data}
 
 
 def _tx_json(row: tuple) -> dict[str, Any]:
     tid, status, operations, expires, _, created, updated = row
-    return {"$id": tid, "$createdAt": created, "$updatedAt": updated, "status": status,
-            "operations": len(json.loads(operations)), "expiresAt": expires}
+    return {
+        "$id": tid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "status": status,
+        "operations": len(json.loads(operations)),
+        "expiresAt": expires,
+    }
 
 
 def _load(ctx: Ctx, tx_id: str, conn: sqlite3.Connection | None = None) -> tuple:
     conn = conn or ctx.services.db.reader()
-    row = conn.execute("SELECT id, status, operations, expires, owner, created, updated FROM _transactions"
-                       " WHERE id = ?", (tx_id,)).fetchone()
+    row = conn.execute(
+        "SELECT id, status, operations, expires, owner, created, updated FROM _transactions WHERE id = ?", (tx_id,)
+    ).fetchone()
     if row is None or (not ctx.principal.is_key and row[4] != ctx.principal.user_id):
         raise AppwriteError("transaction_not_found")
     return row
@@ -67,8 +89,10 @@ def stage(ctx: Ctx, tx_id: str, operations: list[dict[str, Any]]) -> tuple:
         staged = json.loads(row[2]) + operations
         if len(staged) > MAX_OPERATIONS:
             raise AppwriteError("transaction_limit_exceeded")
-        conn.execute("UPDATE _transactions SET operations = ?, updated = ? WHERE id = ?",
-                     (json.dumps(staged), format_datetime(ctx.services.clock.now()), tx_id))
+        conn.execute(
+            "UPDATE _transactions SET operations = ?, updated = ? WHERE id = ?",
+            (json.dumps(staged), format_datetime(ctx.services.clock.now()), tx_id),
+        )
         return _load(ctx, tx_id, conn)
 
 
@@ -94,8 +118,9 @@ def apply_ops(ctx: Ctx, conn: sqlite3.Connection, row: tuple, check_conflicts: b
                 raise AppwriteError("transaction_conflict")
         touched.add((schema.seq, row_id))
         if action == "create":
-            changes.append((schema, rows.create(conn, schema, row_id, data, data.get("$permissions"), principal),
-                            "create"))
+            changes.append(
+                (schema, rows.create(conn, schema, row_id, data, data.get("$permissions"), principal), "create")
+            )
         elif action in ("update", "upsert"):
             method = rows.update if action == "update" else rows.upsert
             perms = data.get("$permissions")
@@ -107,13 +132,20 @@ def apply_ops(ctx: Ctx, conn: sqlite3.Connection, row: tuple, check_conflicts: b
             sign = 1 if action == "increment" else -1
             column = data.get("column", data.get("attribute"))
             bound = data.get("max" if sign > 0 else "min")
-            changes.append((schema, rows.add_to_column(conn, schema, row_id, column, sign * data.get("value", 1),
-                                                       bound, principal), "update"))
+            changes.append(
+                (
+                    schema,
+                    rows.add_to_column(conn, schema, row_id, column, sign * data.get("value", 1), bound, principal),
+                    "update",
+                )
+            )
         elif action in ("bulkCreate", "bulkUpsert"):
             items = data.get("rows", data.get("documents", []))
             method = rows.bulk_create if action == "bulkCreate" else rows.bulk_upsert
-            changes.extend((schema, r, "create" if action == "bulkCreate" else "upsert")
-                           for r in method(conn, schema, items, principal))
+            changes.extend(
+                (schema, r, "create" if action == "bulkCreate" else "upsert")
+                for r in method(conn, schema, items, principal)
+            )
         elif action == "bulkUpdate":
             compiled = compile_row_queries(schema, data.get("queries", []))
             _, updated = rows.bulk_update(conn, schema, data.get("data", {}), compiled, principal)
@@ -136,13 +168,17 @@ def staged_view(ctx: Ctx, tx_id: str) -> Iterator[sqlite3.Connection]:
 
 def _validate_operation(ctx: Ctx, item: Any) -> dict[str, Any]:
     if not isinstance(item, dict) or item.get("action") not in ACTIONS:
-        raise AppwriteError("general_argument_invalid",
-                            "Invalid `operations` param: each operation needs an action, one of "
-                            + ", ".join(sorted(ACTIONS)))
+        raise AppwriteError(
+            "general_argument_invalid",
+            "Invalid `operations` param: each operation needs an action, one of " + ", ".join(sorted(ACTIONS)),
+        )
     table_id = item.get("tableId", item.get("collectionId"))
     database_id = item.get("databaseId")
-    schema = ctx.services.catalog.get_table(database_id, table_id) if isinstance(database_id, str) and isinstance(
-        table_id, str) else None
+    schema = (
+        ctx.services.catalog.get_table(database_id, table_id)
+        if isinstance(database_id, str) and isinstance(table_id, str)
+        else None
+    )
     if schema is None:
         raise AppwriteError("table_not_found")
     row_id = item.get("rowId", item.get("documentId", ""))
@@ -160,8 +196,15 @@ def register(fl: Flavour) -> None:
 
     def transactions_list(ctx: Ctx):
         where, params = ("1", ()) if ctx.principal.is_key else ("owner = ?", (ctx.principal.user_id,))
-        spec = ListSpec("_transactions", "id, status, operations, expires, owner, created, updated", TX_ATTRS,
-                        "id", "rowid", where, params)
+        spec = ListSpec(
+            "_transactions",
+            "id, status, operations, expires, owner, created, updated",
+            TX_ATTRS,
+            "id",
+            "rowid",
+            where,
+            params,
+        )
         rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), True)
         return list_response("transactions", [_tx_json(r) for r in rows], total)
 
@@ -170,10 +213,17 @@ def register(fl: Flavour) -> None:
         now = ctx.services.clock.now()
         tx_id = unique_id()
         with ctx.services.db.write() as conn:
-            conn.execute("INSERT INTO _transactions (id, status, expires, owner, created, updated)"
-                         " VALUES (?, 'pending', ?, ?, ?, ?)",
-                         (tx_id, format_datetime(now + timedelta(seconds=ttl)), ctx.principal.user_id,
-                          format_datetime(now), format_datetime(now)))
+            conn.execute(
+                "INSERT INTO _transactions (id, status, expires, owner, created, updated)"
+                " VALUES (?, 'pending', ?, ?, ?, ?)",
+                (
+                    tx_id,
+                    format_datetime(now + timedelta(seconds=ttl)),
+                    ctx.principal.user_id,
+                    format_datetime(now),
+                    format_datetime(now),
+                ),
+            )
         return json_response(_tx_json(_load(ctx, tx_id)), 201)
 
     def transactions_get(ctx: Ctx):
@@ -221,8 +271,7 @@ def register(fl: Flavour) -> None:
     routes.add("GET", f"{base}/{{transactionId}}", transactions_get, f"{fl.scope_rows}.read", **legacy)
     routes.add("PATCH", f"{base}/{{transactionId}}", transactions_update, f"{fl.scope_rows}.write", **legacy)
     routes.add("DELETE", f"{base}/{{transactionId}}", transactions_delete, f"{fl.scope_rows}.write", **legacy)
-    routes.add("POST", f"{base}/{{transactionId}}/operations", operations_create, f"{fl.scope_rows}.write",
-               **legacy)
+    routes.add("POST", f"{base}/{{transactionId}}/operations", operations_create, f"{fl.scope_rows}.write", **legacy)
 
 
 register(TABLESDB)
