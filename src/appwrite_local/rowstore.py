@@ -308,8 +308,9 @@ class Rows:
         result = current + delta
         if column.kind in INTEGER_KINDS and isinstance(result, float) and result.is_integer():
             result = int(result)
-        high = bound if delta > 0 and bound is not None else column.max
-        low = bound if delta < 0 and bound is not None else column.min
+        highs = [v for v in (bound if delta > 0 else None, column.max) if v is not None]
+        lows = [v for v in (bound if delta < 0 else None, column.min) if v is not None]
+        high, low = (min(highs) if highs else None), (max(lows) if lows else None)
         if high is not None and result > high:
             raise AppwriteError("column_limit_exceeded", f'tablesDB "{key}" has reached the maximum value of {high}')
         if low is not None and result < low:
