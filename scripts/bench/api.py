@@ -41,7 +41,7 @@ PB_VERSION = "0.40.6"
 
 def row(i: int) -> dict:
     return {"code": f"C{i:07d}", "form": FORMS[i % len(FORMS)], "name": f"Medicine {i} tablets 500mg",
-            "legal_category": CATEGORIES[i % len(CATEGORIES)], "price": (i * 37) % 10_000}
+            "legal_category": CATEGORIES[i % len(CATEGORIES)], "price": (i * 37) % 10_000 + 1}  # PocketBase treats 0 as blank
 
 
 def row_id(i: int) -> str:
@@ -136,7 +136,9 @@ def setup_pocketbase(base: str) -> dict[str, str]:
     for start in range(0, ROWS, 100):
         requests_ = [{"method": "POST", "url": "/api/collections/medicines/records", "body": {"id": row_id(i), **row(i)}}
                      for i in range(start, start + 100)]
-        session.post(f"{base}/api/batch", json={"requests": requests_}).raise_for_status()
+        response = session.post(f"{base}/api/batch", json={"requests": requests_})
+        if response.status_code != 200:
+            raise SystemExit(f"PocketBase batch failed: {response.status_code} {response.text[:500]}")
     return headers
 
 
@@ -160,16 +162,16 @@ n = 0
 math.randomseed(os.time())
 function rid(i) return string.format("m%014d", i) end
 function newrow(k)
-  return string.format('{"code":"N%d-%d","form":"form-%02d","name":"New medicine %d","legal_category":"POM","price":%d}',
-    tid or 0, k, k % 50, k, k % 1000)
+  return string.format('{"code":"' .. prefix .. '%d-%d","form":"form-%02d","name":"New medicine %d","legal_category":"POM","price":%d}',
+    tid or 0, k, k % 50, k, k % 1000 + 1)
 end
 """
 
 
 def run_wrk(url: str, headers: dict[str, str], lua: str, base_path: str, seconds: int, threads: int,
-            connections: int) -> dict:
+            connections: int, prefix: str = "N") -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(f'base = "{base_path}"\n' + lua + "\n")
+        handle.write(f'base = "{base_path}"\nprefix = "{prefix}"\n' + lua + "\n")
         script = handle.name
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script]
     for key, value in headers.items():
@@ -217,9 +219,9 @@ def main() -> int:
         results = {}
         for kind in ("get", "list", "create", "bulk"):
             mine = run_wrk(our_url, our_headers, lua_ours(kind), "/v1/tablesdb/bench/tables/medicines",
-                           args.seconds, args.threads, args.connections)
+                           args.seconds, args.threads, args.connections, prefix=kind)
             theirs = run_wrk(pb_base, pb_headers, lua_pocketbase(kind), "/api/collections/medicines",
-                             args.seconds, args.threads, args.connections)
+                             args.seconds, args.threads, args.connections, prefix=kind)
             scale = 100 if kind == "bulk" else 1
             results[kind] = {"ours": {**mine, "rps": mine["rps"] * scale},
                              "pocketbase": {**theirs, "rps": theirs["rps"] * scale}}

@@ -221,6 +221,7 @@ class RouteSpec:
     legacy: bool = False
     needs_project: bool = True
     abuse: tuple[str, int, int] | None = None  # (key template, limit, seconds)
+    inline: bool = False  # run on the event loop: short single-row SQLite work (see app.make_endpoint)
 
 
 class RouteTable:

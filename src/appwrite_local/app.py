@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -12,12 +11,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from . import auth, system
 from .api import Ctx, RateLimiter, RouteSpec, UploadedFile, parse_php_params, parse_query_string
@@ -28,6 +25,7 @@ from .errors import AppwriteError
 from .events import EventBus
 from .files import FileStore
 from .identity import Identity
+from .router import Router
 from .routes import account, databases, health, rows, storage, teams, transactions, users
 from .routes.flavour import legacy_error
 from .rowstore import Rows
@@ -187,6 +185,11 @@ def make_endpoint(spec: RouteSpec, services: Services):
                 services=services,
                 files=files,
             )
+            if request.method == "GET" or spec.inline:
+                # Reads, and single-row writes, take microseconds in SQLite: a thread hop would cost more than
+                # the work, so they run on the event loop. Anything slow (bulk writes, password hashing, file
+                # uploads, transaction commits) goes to the thread pool.
+                return _run(spec, ctx, services)
             return await run_in_threadpool(_run, spec, ctx, services)
         except AppwriteError as error:
             return error_response(legacy_error(error) if spec.legacy else error)
@@ -241,29 +244,15 @@ class Cors:
         return await self.app(scope, receive, send_with_cors)
 
 
-def build_app(settings: Settings, services: Services | None = None) -> Starlette:
+def build_app(settings: Settings, services: Services | None = None) -> Cors:
     services = services or Services(settings)
-    routes = []
+    router = Router(not_found, services.close)
     for module in ROUTE_MODULES:
         for spec in module.routes.routes:
-            routes.append(
-                Route(
-                    "/v1" + spec.path,
-                    make_endpoint(spec, services),
-                    methods=[spec.method],
-                    name=f"{spec.method} {spec.path}",
-                )
-            )
-    routes.append(Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette):
-        yield
-        services.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.services = services
-    return Cors(app)  # type: ignore[return-value]
+            router.add(spec.method, "/v1" + spec.path, make_endpoint(spec, services))
+    app = Cors(router)
+    app.services = services  # type: ignore[attr-defined]
+    return app
 
 
 def write_credentials(services: Services) -> Path:

@@ -129,6 +129,7 @@ class Principal:
         raise AppwriteError("general_unauthorized_scope", f'{who} missing scopes (["{scope}"])')
 
 
+_KEY_ROLES = frozenset({"any"})
 GUEST = Principal("guest", frozenset({"any", "guests"}), GUEST_SCOPES)
 
 
@@ -140,6 +141,8 @@ class Keys:
         self.clock = clock
         self.signing_secret = signing_secret
         self.project_id = project_id
+        # Keys change only at start-up (ensure_admin_key); the request path reads this cache, not SQLite.
+        self._standard: dict[str, tuple[frozenset[str], str | None]] = {}
 
     def ensure_admin_key(self) -> str:
         """The local project's key with every scope; created once, kept across restarts."""
@@ -186,12 +189,17 @@ class Keys:
             return Principal("key", frozenset({"any"}), frozenset(payload.get("scopes", [])) | ALWAYS_KEY_SCOPES)
         if kind != "standard":
             return None
-        row = self.db.reader().execute("SELECT scopes, expire FROM _keys WHERE secret = ?", (secret,)).fetchone()
-        if row is None:
-            return None
-        if row[1] and parse_datetime(row[1]) <= self.clock.now():
+        cached = self._standard.get(secret)
+        if cached is None:
+            row = self.db.reader().execute("SELECT scopes, expire FROM _keys WHERE secret = ?", (secret,)).fetchone()
+            if row is None:
+                return None
+            cached = (frozenset(json.loads(row[0])) | ALWAYS_KEY_SCOPES, row[1])
+            self._standard[secret] = cached
+        scopes, expire = cached
+        if expire and parse_datetime(expire) <= self.clock.now():
             raise AppwriteError("project_key_expired")
-        return Principal("key", frozenset({"any"}), frozenset(json.loads(row[0])) | ALWAYS_KEY_SCOPES)
+        return Principal("key", _KEY_ROLES, scopes)
 
 
 def _session_candidates(headers: Mapping[str, str], cookies: Mapping[str, str], project_id: str) -> str:

@@ -123,6 +123,7 @@ class Catalog:
         self.db = db
         self.clock = clock
         self._cache: dict[tuple[str, str], TableSchema] = {}
+        self._databases: dict[str, dict[str, Any]] = {}
         self._generation = 0
         self._cache_lock = threading.Lock()
 
@@ -131,6 +132,7 @@ class Catalog:
         with self._cache_lock:
             self._generation += 1
             self._cache.clear()
+            self._databases.clear()
 
     @contextmanager
     def _schema_write(self) -> Iterator[sqlite3.Connection]:
@@ -170,14 +172,13 @@ class Catalog:
         return self.get_database(database_id)  # type: ignore[return-value]
 
     def update_database(self, database_id: str, name: str, enabled: bool | None) -> dict[str, Any]:
-        with self.db.write() as conn:
+        with self._schema_write() as conn:
             cur = conn.execute(
                 "UPDATE _databases SET name = ?, enabled = COALESCE(?, enabled), updated = ? WHERE id = ?",
                 (name, None if enabled is None else int(enabled), self.now(), database_id),
             )
             if cur.rowcount == 0:
                 raise AppwriteError("database_not_found")
-        self._invalidate()
         return self.get_database(database_id)  # type: ignore[return-value]
 
     def delete_database(self, database_id: str) -> None:

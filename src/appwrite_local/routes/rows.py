@@ -222,16 +222,16 @@ def register(fl: Flavour) -> None:
 
     routes.add("GET", rows_path, rows_list, f"{sr}.read", **legacy)
     routes.add("POST", f"{rows_path}/query", rows_query, f"{sr}.read", **legacy)
-    routes.add("POST", rows_path, rows_create, f"{sr}.write", **legacy)
+    routes.add("POST", rows_path, rows_create, f"{sr}.write", **legacy, inline=True)
     routes.add("PUT", rows_path, rows_upsert_bulk, f"{sr}.write", **legacy)
     routes.add("PATCH", rows_path, rows_update_bulk, f"{sr}.write", **legacy)
     routes.add("DELETE", rows_path, rows_delete_bulk, f"{sr}.write", **legacy)
     routes.add("GET", row_path, row_get, f"{sr}.read", **legacy)
-    routes.add("PUT", row_path, row_upsert, f"{sr}.write", **legacy)
-    routes.add("PATCH", row_path, row_update, f"{sr}.write", **legacy)
-    routes.add("DELETE", row_path, row_delete, f"{sr}.write", **legacy)
-    routes.add("PATCH", f"{row_path}/{{column}}/increment", make_counter(1), f"{sr}.write", **legacy)
-    routes.add("PATCH", f"{row_path}/{{column}}/decrement", make_counter(-1), f"{sr}.write", **legacy)
+    routes.add("PUT", row_path, row_upsert, f"{sr}.write", **legacy, inline=True)
+    routes.add("PATCH", row_path, row_update, f"{sr}.write", **legacy, inline=True)
+    routes.add("DELETE", row_path, row_delete, f"{sr}.write", **legacy, inline=True)
+    routes.add("PATCH", f"{row_path}/{{column}}/increment", make_counter(1), f"{sr}.write", inline=True, **legacy)
+    routes.add("PATCH", f"{row_path}/{{column}}/decrement", make_counter(-1), f"{sr}.write", inline=True, **legacy)
 
 
 register(TABLESDB)
