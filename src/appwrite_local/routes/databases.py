@@ -10,7 +10,7 @@ from ..catalog import Index, TableSchema, database_json
 from ..columns import ALL_KINDS, FORMAT_SIZES, INTEGER_KINDS, UNSUPPORTED_KINDS, Column
 from ..errors import AppwriteError, invalid_argument
 from ..ids import ID_RULE, is_valid_key
-from ..listing import ListSpec, list_resources
+from ..listing import ListSpec
 from ..permissions import RESOURCE_TYPES, normalise
 from ..queries import Attr
 from .flavour import LEGACY, TABLESDB, Flavour
@@ -219,14 +219,7 @@ def register(fl: Flavour) -> None:
         spec = ListSpec(
             "_databases", "id, name, enabled, type, description, created, updated", DATABASE_ATTRS, "id", "seq"
         )
-        rows, total = list_resources(
-            ctx.services.db.reader(),
-            spec,
-            ctx.raw("queries", []),
-            ctx.boolean("total", True),
-            ctx.raw("search", None),
-            "(id || ' ' || name)",
-        )
+        rows, total = ctx.list_rows_of(spec, "(id || ' ' || name)")
         return list_response("databases", [database_json(r) for r in rows], total)
 
     def databases_create(ctx: Ctx):
@@ -264,14 +257,7 @@ def register(fl: Flavour) -> None:
         spec = ListSpec(
             "_tables", "database_id, id", table_attrs(fl), "id", "seq", "database_id = ?", (ctx.p("databaseId"),)
         )
-        rows, total = list_resources(
-            ctx.services.db.reader(),
-            spec,
-            ctx.raw("queries", []),
-            ctx.boolean("total", True),
-            ctx.raw("search", None),
-            "(id || ' ' || name)",
-        )
+        rows, total = ctx.list_rows_of(spec, "(id || ' ' || name)")
         catalog = ctx.services.catalog
         return list_response(fl.tables, [table_json(catalog.get_table(d, t), fl) for d, t in rows], total)
 
@@ -329,7 +315,7 @@ def register(fl: Flavour) -> None:
             "_tables.seq = ?",
             (schema.seq,),
         )
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True))
+        rows, total = ctx.list_rows_of(spec)
         return list_response(fl.columns, [Column.from_record(json.loads(r[0])).to_json() for r in rows], total)
 
     def columns_create(ctx: Ctx):
@@ -404,7 +390,7 @@ def register(fl: Flavour) -> None:
             "_tables.seq = ?",
             (schema.seq,),
         )
-        rows, total = list_resources(ctx.services.db.reader(), spec, ctx.raw("queries", []), ctx.boolean("total", True))
+        rows, total = ctx.list_rows_of(spec)
         return list_response("indexes", [Index(**json.loads(r[0])).to_json(index_field) for r in rows], total)
 
     def indexes_create(ctx: Ctx):

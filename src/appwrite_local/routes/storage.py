@@ -16,7 +16,7 @@ from ..clock import format_datetime
 from ..errors import AppwriteError, invalid_argument
 from ..files import CHUNK_SIZE
 from ..ids import custom_id, uid
-from ..listing import ListSpec, list_resources
+from ..listing import ListSpec
 from ..queries import Attr
 
 routes = RouteTable()
@@ -180,14 +180,7 @@ def _bucket_params(ctx: Ctx, current: dict[str, Any] | None) -> tuple:
 @routes.route("GET", "/storage/buckets", "buckets.read")
 def buckets_list(ctx: Ctx):
     spec = ListSpec("_buckets", BUCKET_COLUMNS, BUCKET_ATTRS, "id", "seq")
-    rows, total = list_resources(
-        ctx.services.db.reader(),
-        spec,
-        ctx.raw("queries", []),
-        ctx.boolean("total", True),
-        ctx.raw("search", None),
-        "(id || ' ' || name)",
-    )
+    rows, total = ctx.list_rows_of(spec, "(id || ' ' || name)")
     return list_response("buckets", [bucket_json(r) for r in rows], total)
 
 
@@ -294,14 +287,7 @@ def files_list(ctx: Ctx):
         )
         params += roles
     spec = ListSpec("_files", FILE_COLUMNS, FILE_ATTRS, "id", "seq", where, params)
-    rows, total = list_resources(
-        ctx.services.db.reader(),
-        spec,
-        ctx.raw("queries", []),
-        ctx.boolean("total", True),
-        ctx.raw("search", None),
-        "(id || ' ' || name)",
-    )
+    rows, total = ctx.list_rows_of(spec, "(id || ' ' || name)")
     return list_response("files", [file_json(r) for r in rows], total)
 
 

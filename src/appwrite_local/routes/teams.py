@@ -11,7 +11,7 @@ from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..clock import format_datetime
 from ..errors import AppwriteError, invalid_argument
 from ..ids import unique_id
-from ..listing import ListSpec, list_resources
+from ..listing import ListSpec
 from ..queries import Attr
 from .params import email_param
 
@@ -162,14 +162,7 @@ def teams_list(ctx: Ctx):
         where = "t.id IN (SELECT team_id FROM _memberships WHERE user_id = ? AND confirm = 1)"
         params = (ctx.principal.user_id,)
     spec = ListSpec("_teams t", TEAM_COLUMNS, TEAM_ATTRS, "t.id", "t.seq", where, params)
-    rows, total = list_resources(
-        ctx.services.db.reader(),
-        spec,
-        ctx.raw("queries", []),
-        ctx.boolean("total", True),
-        ctx.raw("search", None),
-        "(t.id || ' ' || t.name)",
-    )
+    rows, total = ctx.list_rows_of(spec, "(t.id || ' ' || t.name)")
     return list_response("teams", [team_json(r) for r in rows], total)
 
 
@@ -240,14 +233,7 @@ def teams_prefs_update(ctx: Ctx):
 def memberships_list(ctx: Ctx):
     team = _team(ctx)
     spec = ListSpec(MEMBERSHIP_FROM, MEMBERSHIP_COLUMNS, MEMBERSHIP_ATTRS, "m.id", "m.seq", "m.team_id = ?", (team[1],))
-    rows, total = list_resources(
-        ctx.services.db.reader(),
-        spec,
-        ctx.raw("queries", []),
-        ctx.boolean("total", True),
-        ctx.raw("search", None),
-        "(u.name || ' ' || COALESCE(u.email, '') || ' ' || m.user_id)",
-    )
+    rows, total = ctx.list_rows_of(spec, "(u.name || ' ' || COALESCE(u.email, '') || ' ' || m.user_id)")
     return list_response("memberships", [membership_json(r) for r in rows], total)
 
 

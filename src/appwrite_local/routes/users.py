@@ -10,7 +10,7 @@ from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..errors import AppwriteError, invalid_argument
 from ..identity import USER_ATTRS, USER_COLUMNS, user_json
 from ..ids import unique_id
-from ..listing import ListSpec, list_resources
+from ..listing import ListSpec
 from .params import email_param, password_param, phone_param
 from .teams import MEMBERSHIP_COLUMNS, membership_json
 
@@ -26,14 +26,7 @@ def _user(ctx: Ctx, row: tuple) -> dict[str, Any]:
 @routes.route("GET", "/users", "users.read")
 def users_list(ctx: Ctx):
     spec = ListSpec("_users", USER_COLUMNS, USER_ATTRS, "id", "seq")
-    rows, total = list_resources(
-        ctx.services.db.reader(),
-        spec,
-        ctx.raw("queries", []),
-        ctx.boolean("total", True),
-        ctx.raw("search", None),
-        "search",
-    )
+    rows, total = ctx.list_rows_of(spec, "search")
     return list_response("users", [_user(ctx, r) for r in rows], total)
 
 
