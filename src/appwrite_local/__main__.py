@@ -52,15 +52,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="log level (default warning)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the credentials on start")
+    parser.add_argument(
+        "--appwrite-json",
+        type=Path,
+        default=None,
+        help="register the functions declared in this appwrite.json (their code runs from its path)",
+    )
+    parser.add_argument(
+        "--local-control",
+        action="store_true",
+        default=os.environ.get("APPWRITE_LOCAL_CONTROL", "") == "1",
+        help="enable the local-only /_local/ routes (move the clock, run what is due); for tests; "
+        "env APPWRITE_LOCAL_CONTROL=1",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(data_dir=args.data.resolve(), host=args.host, port=args.port, project_id=args.project_id)
+    settings = Settings(
+        data_dir=args.data.resolve(),
+        host=args.host,
+        port=args.port,
+        project_id=args.project_id,
+        local_control=args.local_control,
+        appwrite_json=args.appwrite_json.resolve() if args.appwrite_json else None,
+    )
     services = Services(settings)
     path = write_credentials(services)
+    for problem in services.function_problems:
+        print(f"appwrite.json: {problem} (function not registered)", file=sys.stderr, flush=True)
     if not args.quiet:
         print(json.dumps(services.credentials(), indent=2), flush=True)
         print(f"credentials written to {path}", flush=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,17 +25,20 @@ from .clock import Clock
 from .db import Database
 from .errors import AppwriteError
 from .events import EventBus
+from .executor import Executor
 from .files import FileStore
+from .functions import FunctionRegistry, load_appwrite_json
 from .identity import Identity
 from .router import Router
-from .routes import account, databases, health, rows, storage, teams, transactions, users
+from .routes import account, databases, functions, health, local, rows, storage, teams, transactions, users
 from .routes.flavour import legacy_error
 from .rowstore import Rows
+from .scheduler import Scheduler, event_trigger
 
 log = logging.getLogger("appwrite_local")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage)
+ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage, functions)
 CORS_HEADERS = (
     "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
     "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
@@ -51,7 +56,7 @@ class Settings:
     port: int = 8080
     project_id: str = "rx-local"
     local_control: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    appwrite_json: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -86,6 +91,26 @@ class Services:
         self.rows_legacy = Rows(self.clock, "$collectionId")
         self.events = EventBus()
         self.limiter = RateLimiter(self.clock)
+        self.functions = FunctionRegistry(self.db, self.clock)
+        self.function_problems: list[str] = []
+        if settings.appwrite_json is not None:
+            _, specs, self.function_problems = load_appwrite_json(settings.appwrite_json)
+            self.functions.register(specs)
+            for problem in self.function_problems:
+                log.error("appwrite.json: %s (function not registered)", problem)
+        self.executor = Executor(self)
+        self.scheduler = Scheduler(self)
+        self.events.listen(event_trigger(self))
+
+    def start(self) -> None:
+        """Called on the event loop once the server is up."""
+        self.executor.loop = asyncio.get_running_loop()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.executor.shutdown()
+        self.close()
 
     def credentials(self) -> dict[str, str]:
         return {"endpoint": self.settings.endpoint, "projectId": self.project_id, "apiKey": self.admin_key}
@@ -144,7 +169,8 @@ def _abuse_key(template: str, ctx: Ctx, spec: RouteSpec) -> str:
     return spec.method + ":" + key
 
 
-def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
+def _prepare(spec: RouteSpec, ctx: Ctx, services: Services) -> tuple[str, str, str] | None:
+    """Identify the caller, check the scope and the abuse limit; returns the rate-limit headers."""
     if spec.needs_project:
         ctx.principal = auth.resolve(ctx.headers, ctx.cookies, services.project_id, services.identity, services.keys)
     if spec.scope:
@@ -154,7 +180,10 @@ def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
         template, limit, seconds = spec.abuse
         limit_, remaining, reset = services.limiter.hit(_abuse_key(template, ctx, spec), limit, seconds)
         limits = (str(limit_), str(remaining), str(reset))
-    response = spec.handler(ctx)
+    return limits
+
+
+def _with_limits(response: Response, limits: tuple[str, str, str] | None) -> Response:
     if limits:
         (
             response.headers["X-RateLimit-Limit"],
@@ -162,6 +191,11 @@ def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
             response.headers["X-RateLimit-Reset"],
         ) = limits
     return response
+
+
+def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
+    limits = _prepare(spec, ctx, services)
+    return _with_limits(spec.handler(ctx), limits)
 
 
 def make_endpoint(spec: RouteSpec, services: Services):
@@ -185,6 +219,9 @@ def make_endpoint(spec: RouteSpec, services: Services):
                 services=services,
                 files=files,
             )
+            if inspect.iscoroutinefunction(spec.handler):
+                limits = _prepare(spec, ctx, services)
+                return _with_limits(await spec.handler(ctx), limits)
             if request.method == "GET" or spec.inline:
                 # Reads, and single-row writes, take microseconds in SQLite: a thread hop would cost more than
                 # the work, so they run on the event loop. Anything slow (bulk writes, password hashing, file
@@ -246,10 +283,13 @@ class Cors:
 
 def build_app(settings: Settings, services: Services | None = None) -> Cors:
     services = services or Services(settings)
-    router = Router(not_found, services.close)
+    router = Router(not_found, services.start, services.stop)
     for module in ROUTE_MODULES:
         for spec in module.routes.routes:
             router.add(spec.method, "/v1" + spec.path, make_endpoint(spec, services))
+    if settings.local_control:
+        for spec in local.routes.routes:
+            router.add(spec.method, "/_local" + spec.path, make_endpoint(spec, services))
     app = Cors(router)
     app.services = services  # type: ignore[attr-defined]
     return app

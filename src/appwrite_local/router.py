@@ -17,9 +17,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Router:
-    def __init__(self, not_found: Endpoint, on_shutdown: Callable[[], None]):
+    def __init__(self, not_found: Endpoint, on_startup: Callable[[], None], on_shutdown: Callable[[], None]):
         self._routes: dict[str, dict[int, list[tuple[list[str | None], list[tuple[int, str]], Endpoint]]]] = {}
         self._not_found = not_found
+        self._on_startup = on_startup
         self._on_shutdown = on_shutdown
         self.websockets: dict[str, Callable[..., Awaitable[None]]] = {}
 
@@ -64,6 +65,7 @@ class Router:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self._on_startup()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     self._on_shutdown()

@@ -1,0 +1,271 @@
+"""Functions: their definitions (from appwrite.json), variables, and execution records.
+
+A function here is what `appwrite.json` declares (the CLI's `functions[]` entries). The local server
+"deploys" it by pointing at its `path` on disk, with a fixed deployment ID, so every edit is live.
+Invalid entries are reported with the reason and left out; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+from .clock import Clock, format_datetime
+from .db import Database
+from .ids import is_valid_key
+
+DDL = """
+CREATE TABLE IF NOT EXISTS _functions (
+    id TEXT PRIMARY KEY, spec TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _variables (
+    id TEXT PRIMARY KEY, function_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    secret INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (function_id, key));
+CREATE TABLE IF NOT EXISTS _executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function_id TEXT NOT NULL,
+    deployment_id TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL, request_method TEXT NOT NULL,
+    request_path TEXT NOT NULL, request_headers TEXT NOT NULL, request_body BLOB,
+    call_headers TEXT NOT NULL DEFAULT '{}', response_status INTEGER NOT NULL
+    DEFAULT 0, response_body TEXT NOT NULL DEFAULT '', response_headers TEXT NOT NULL DEFAULT '[]',
+    logs TEXT NOT NULL DEFAULT '', errors TEXT NOT NULL DEFAULT '', duration REAL NOT NULL DEFAULT 0,
+    scheduled_at TEXT, permissions TEXT NOT NULL DEFAULT '[]', user_id TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '', event TEXT NOT NULL DEFAULT '', client_ip TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS _executions_function ON _executions (function_id, seq);
+CREATE INDEX IF NOT EXISTS _executions_due ON _executions (status, scheduled_at);
+"""
+RUNTIME_PREFIX = "python-"
+MAX_TIMEOUT = 900
+EXECUTION_COLUMNS = (
+    "seq, id, function_id, deployment_id, trigger, status, request_method, request_path,"
+    " request_headers, response_status, response_body, response_headers, logs, errors, duration,"
+    " scheduled_at, permissions, created, updated"
+)
+
+
+class FunctionConfigError(ValueError):
+    """An appwrite.json function entry that cannot be registered; the message names the field."""
+
+
+@dataclass
+class FunctionSpec:
+    id: str
+    name: str
+    runtime: str
+    path: str  # absolute folder that becomes the runtime's `function` package
+    entrypoint: str  # relative to path
+    execute: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    schedule: str = ""
+    timeout: int = 15
+    enabled: bool = True
+    logging: bool = True
+    scopes: list[str] = field(default_factory=list)
+    vars: dict[str, str] = field(default_factory=dict)
+    commands: str = ""
+
+    @property
+    def deployment_id(self) -> str:
+        return f"{self.id}-local"
+
+    @property
+    def runtime_version(self) -> str:
+        return self.runtime[len(RUNTIME_PREFIX) :] if self.runtime.startswith(RUNTIME_PREFIX) else self.runtime
+
+    def to_json(self, created: str, updated: str) -> dict[str, Any]:
+        return {
+            "$id": self.id,
+            "$createdAt": created,
+            "$updatedAt": updated,
+            "execute": self.execute,
+            "name": self.name,
+            "description": "",
+            "enabled": self.enabled,
+            "live": True,
+            "logging": self.logging,
+            "runtime": self.runtime,
+            "deploymentRetention": 0,
+            "deploymentId": self.deployment_id,
+            "deploymentCreatedAt": created,
+            "latestDeploymentId": self.deployment_id,
+            "latestDeploymentCreatedAt": created,
+            "latestDeploymentStatus": "ready",
+            "scopes": self.scopes,
+            "vars": [],
+            "events": self.events,
+            "schedule": self.schedule,
+            "timeout": self.timeout,
+            "entrypoint": self.entrypoint,
+            "commands": self.commands,
+            "version": "v5",
+            "installationId": "",
+            "providerRepositoryId": "",
+            "providerBranch": "",
+            "providerRootDirectory": "",
+            "providerSilentMode": False,
+            "providerBranches": [],
+            "providerPaths": [],
+            "buildSpecification": "s-1vcpu-512mb",
+            "runtimeSpecification": "s-1vcpu-512mb",
+            "specification": "s-1vcpu-512mb",
+            "emailEnabled": False,
+        }
+
+
+def spec_from_config(entry: dict[str, Any], base_dir: Path) -> FunctionSpec:
+    """Validate one appwrite.json `functions[]` entry. Raises FunctionConfigError with a precise reason."""
+    fid = entry.get("$id")
+    if not is_valid_key(fid):
+        raise FunctionConfigError(f"function $id {fid!r} is not a valid ID")
+    runtime = entry.get("runtime", "")
+    if not isinstance(runtime, str) or not runtime.startswith(RUNTIME_PREFIX):
+        raise FunctionConfigError(f"function {fid}: runtime {runtime!r} is not a Python runtime (python-3.x)")
+    path = (base_dir / str(entry.get("path", "."))).resolve()
+    entrypoint = entry.get("entrypoint", "")
+    if not isinstance(entrypoint, str) or not entrypoint.endswith(".py") or ".." in Path(entrypoint).parts:
+        raise FunctionConfigError(f"function {fid}: entrypoint {entrypoint!r} must be a .py file inside path")
+    if not (path / entrypoint).is_file():
+        raise FunctionConfigError(f"function {fid}: entrypoint {path / entrypoint} does not exist")
+    schedule = entry.get("schedule") or ""
+    if schedule and not croniter.is_valid(schedule):
+        raise FunctionConfigError(f"function {fid}: schedule {schedule!r} is not a valid cron expression")
+    events = list(entry.get("events") or [])
+    for event in events:
+        if not isinstance(event, str) or event.startswith("functions."):
+            raise FunctionConfigError(
+                f"function {fid}: event {event!r} is not allowed "
+                "(triggering a function on a function event is not allowed)"
+            )
+    timeout = entry.get("timeout", 15)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
+        raise FunctionConfigError(f"function {fid}: timeout {timeout!r} must be 1..{MAX_TIMEOUT} seconds")
+    execute = list(entry.get("execute") or [])
+    variables = entry.get("vars") or {}
+    if isinstance(variables, list):  # the CLI writes [{"key":..., "value":...}]
+        variables = {v["key"]: v.get("value", "") for v in variables if isinstance(v, dict) and "key" in v}
+    return FunctionSpec(
+        id=fid,
+        name=str(entry.get("name") or fid),
+        runtime=runtime,
+        path=str(path),
+        entrypoint=entrypoint,
+        execute=execute,
+        events=events,
+        schedule=schedule,
+        timeout=timeout,
+        enabled=bool(entry.get("enabled", True)),
+        logging=bool(entry.get("logging", True)),
+        scopes=list(entry.get("scopes") or []),
+        vars={str(k): str(v) for k, v in variables.items()},
+        commands=str(entry.get("commands") or ""),
+    )
+
+
+def load_appwrite_json(path: Path) -> tuple[dict[str, Any], list[FunctionSpec], list[str]]:
+    """(the whole document, valid functions, one message per invalid function)."""
+    document = json.loads(path.read_text())
+    specs, problems = [], []
+    for entry in document.get("functions", []):
+        try:
+            specs.append(spec_from_config(entry, path.parent))
+        except FunctionConfigError as exc:
+            problems.append(str(exc))
+    return document, specs, problems
+
+
+class FunctionRegistry:
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+        with db.write() as conn:
+            for statement in DDL.strip().split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        self._specs: dict[str, tuple[FunctionSpec, str, str]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        rows = self.db.reader().execute("SELECT id, spec, created, updated FROM _functions").fetchall()
+        self._specs = {r[0]: (FunctionSpec(**json.loads(r[1])), r[2], r[3]) for r in rows}
+
+    def register(self, specs: list[FunctionSpec]) -> None:
+        """Make the registered set equal to `specs` (appwrite.json is the source of truth)."""
+        now = format_datetime(self.clock.now())
+        with self.db.write() as conn:
+            wanted = {s.id for s in specs}
+            for (fid,) in conn.execute("SELECT id FROM _functions").fetchall():
+                if fid not in wanted:
+                    conn.execute("DELETE FROM _functions WHERE id = ?", (fid,))
+            for spec in specs:
+                conn.execute(
+                    "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+                    (spec.id, json.dumps(spec.__dict__), now, now),
+                )
+                for key, value in spec.vars.items():
+                    conn.execute(
+                        "INSERT OR IGNORE INTO _variables (id, function_id, key, value, created, updated)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (f"{spec.id}-{key}"[:36], spec.id, key, value, now, now),
+                    )
+        self._load()
+
+    def get(self, function_id: str) -> tuple[FunctionSpec, str, str] | None:
+        return self._specs.get(function_id)
+
+    def all(self) -> list[tuple[FunctionSpec, str, str]]:
+        return list(self._specs.values())
+
+    def variables(self, function_id: str, conn: sqlite3.Connection | None = None) -> dict[str, str]:
+        conn = conn or self.db.reader()
+        return dict(conn.execute("SELECT key, value FROM _variables WHERE function_id = ?", (function_id,)).fetchall())
+
+
+def execution_json(row: tuple, with_logs: bool, with_body: bool = False) -> dict[str, Any]:
+    (
+        _,
+        eid,
+        function_id,
+        deployment_id,
+        trigger,
+        status,
+        method,
+        path,
+        request_headers,
+        response_status,
+        response_body,
+        response_headers,
+        logs,
+        errors,
+        duration,
+        scheduled_at,
+        permissions,
+        created,
+        updated,
+    ) = row
+    return {
+        "$id": eid,
+        "$createdAt": created,
+        "$updatedAt": updated,
+        "$permissions": json.loads(permissions),
+        "functionId": function_id,
+        "resourceId": function_id,
+        "resourceType": "functions",
+        "deploymentId": deployment_id,
+        "trigger": trigger,
+        "status": status,
+        "requestMethod": method,
+        "requestPath": path,
+        "requestHeaders": json.loads(request_headers),
+        "responseStatusCode": response_status,
+        "responseBody": response_body if with_body else "",
+        "responseHeaders": json.loads(response_headers),
+        "logs": logs if with_logs else "",
+        "errors": errors if with_logs else "",
+        "duration": duration,
+        "scheduledAt": scheduled_at,
+    }
