@@ -7,12 +7,15 @@ from appwrite.client import Client
 from appwrite.id import ID
 from appwrite.services.users import Users
 
-from tests.support.local_server import LocalServer, free_port
+from tests.support.local_server import REPO, LocalServer, free_port
+
+FUNCTIONS_JSON = REPO / "tests" / "functions" / "appwrite.json"  # the test functions under tests/functions/
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    instance = LocalServer(tmp_path_factory.mktemp("appwrite-local") / "data", free_port()).start()
+    instance = LocalServer(tmp_path_factory.mktemp("appwrite-local") / "data", free_port()).start(
+        ["--appwrite-json", str(FUNCTIONS_JSON), "--local-control"])
     yield instance
     instance.stop()
 

@@ -179,7 +179,12 @@ class Keys:
             kind, secret = "standard", value
         if kind in ("ephemeral", "dynamic"):
             try:
-                payload = pyjwt.decode(secret, self.signing_secret, algorithms=["HS256"], options={"verify_exp": False})
+                payload = pyjwt.decode(
+                    secret,
+                    self.signing_secret,
+                    algorithms=["HS256"],
+                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+                )
             except pyjwt.PyJWTError:
                 return None
             if payload.get("projectId") != self.project_id:

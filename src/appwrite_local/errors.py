@@ -198,6 +198,32 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "The requested range is not satisfiable. Please check the value of the Range header.",
     ),
     "storage_device_not_found": (400, "The requested storage device could not be found."),
+    "function_not_found": (404, "Function with the requested ID could not be found."),
+    "function_synchronous_timeout": (
+        408,
+        "Synchronous function execution timed out. Use asynchronous execution instead, or ensure the execution duration doesn't exceed 30 seconds.",
+    ),
+    "execution_not_found": (404, "Execution with the requested ID could not be found."),
+    "execution_in_progress": (
+        400,
+        "Can't delete ongoing execution. Please wait for execution to finish before deleting it.",
+    ),
+    "variable_not_found": (404, "Variable with the requested ID could not be found."),
+    "variable_already_exists": (
+        409,
+        "Variable with the same ID already exists in this project. Try again with a different ID.",
+    ),
+    "team_invite_not_found": (404, "The requested team invitation could not be found."),
+    "team_invalid_secret": (
+        401,
+        "The team invitation secret is invalid. Please request  a new invitation and try again.",
+    ),
+    "column_index_dependency": (409, "Column cannot be renamed or deleted. Please remove the associated index first."),
+    "index_dependency": (409, "Attribute cannot be renamed or deleted. Please remove the associated index first."),
+    "database_query_order_null": (
+        400,
+        "The order attribute had a null value. Cursor pagination requires all documents order attribute values are non-null.",
+    ),
 }
 
 

@@ -307,7 +307,10 @@ class Identity:
     def verify_jwt(self, token: str) -> tuple[str, str]:
         try:
             payload = pyjwt.decode(
-                token, self.jwt_secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["exp"]}
+                token,
+                self.jwt_secret,
+                algorithms=["HS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp"]},
             )
         except pyjwt.PyJWTError:
             raise AppwriteError("user_jwt_invalid") from None
