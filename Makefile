@@ -24,7 +24,7 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 install: $(STAMP) $(NODE_STAMP)
 
 up: $(STAMP)
-	PYTHONPATH=src $(PY) -m appwrite_local --port $(APPWRITE_LOCAL_PORT) --data $(APPWRITE_LOCAL_DATA)
+	$(PY) scripts/up.py
 
 test: $(STAMP) $(NODE_STAMP)
 	PYTHONPATH=src $(PY) -m pytest

@@ -213,7 +213,21 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker outlives nothing: if the server dies (even by kill -9), its workers follow."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
+    _exit_with_parent(os.getppid())
     sys.path.insert(0, os.environ["OPEN_RUNTIMES_CODE_ROOT"])
     server = HTTPServer(("127.0.0.1", 0), Handler)
     # The executor reads the port from the first line of stdout.
