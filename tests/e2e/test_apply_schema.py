@@ -9,7 +9,6 @@ from appwrite.id import ID
 from appwrite.services.storage import Storage
 from appwrite.services.tables_db import TablesDB
 from appwrite.services.teams import Teams
-
 from scripts import apply_schema
 
 pytestmark = pytest.mark.e2e

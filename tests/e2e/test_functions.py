@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import pytest
 import requests
