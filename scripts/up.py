@@ -54,7 +54,8 @@ Local Appwrite is running.
   (also in {credentials})
 
 Example:
-  curl -s {creds['endpoint']}/tablesdb -H 'X-Appwrite-Project: {creds['projectId']}' -H 'X-Appwrite-Key: {creds['apiKey']}'
+  curl -s {creds['endpoint']}/tablesdb \\
+    -H 'X-Appwrite-Project: {creds['projectId']}' -H 'X-Appwrite-Key: {creds['apiKey']}'
 
 Ctrl-C stops it.""", flush=True)
     return server.wait()
