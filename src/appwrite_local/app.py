@@ -29,6 +29,7 @@ from .executor import Executor
 from .files import FileStore
 from .functions import FunctionRegistry, load_appwrite_json
 from .identity import Identity
+from .realtime import Realtime
 from .router import Router
 from .routes import account, databases, functions, health, local, rows, storage, teams, transactions, users
 from .routes.flavour import legacy_error
@@ -101,10 +102,12 @@ class Services:
         self.executor = Executor(self)
         self.scheduler = Scheduler(self)
         self.events.listen(event_trigger(self))
+        self.realtime = Realtime(self)
+        self.events.listen(self.realtime.on_event)
 
     def start(self) -> None:
         """Called on the event loop once the server is up."""
-        self.executor.loop = asyncio.get_running_loop()
+        self.executor.loop = self.realtime.loop = asyncio.get_running_loop()
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -287,6 +290,7 @@ def build_app(settings: Settings, services: Services | None = None) -> Cors:
     for module in ROUTE_MODULES:
         for spec in module.routes.routes:
             router.add(spec.method, "/v1" + spec.path, make_endpoint(spec, services))
+    router.websockets["/v1/realtime"] = services.realtime
     if settings.local_control:
         for spec in local.routes.routes:
             router.add(spec.method, "/_local" + spec.path, make_endpoint(spec, services))

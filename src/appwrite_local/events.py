@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .permissions import roles_for
+
 log = logging.getLogger("appwrite_local.events")
 
 
@@ -47,4 +49,7 @@ class EventBus:
     def row_changed(self, schema: Any, row: dict[str, Any], action: str) -> None:
         """A row write: the event name uses TablesDB's vocabulary; listeners mirror it to the legacy forms."""
         name = f"databases.{schema.database_id}.tables.{schema.id}.rows.{row['$id']}.{action}"
-        self.publish(Event(name, row))
+        readers = set(roles_for(schema.permissions, "read"))
+        if schema.row_security:
+            readers |= set(roles_for(row["$permissions"], "read"))
+        self.publish(Event(name, row, frozenset(readers)))

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import permissions as perms
 from .clock import format_datetime
 from .errors import APPWRITE_VERSION
-from .functions import EXECUTION_COLUMNS, FunctionSpec
+from .functions import EXECUTION_COLUMNS, FunctionSpec, execution_json
 from .ids import unique_id
 
 log = logging.getLogger("appwrite_local.executor")
@@ -410,7 +411,9 @@ class Executor:
             duration=round(outcome.duration, 4),
         )
         record = self.get_record(execution_id)
-        self.services.events.emit(f"functions.{function_id}.executions.{execution_id}.update", {"$id": execution_id})
+        payload = execution_json(record, with_logs=False)
+        readers = frozenset(perms.roles_for(payload["$permissions"], "read"))
+        self.services.events.emit(f"functions.{function_id}.executions.{execution_id}.update", payload, readers)
         return outcome, record  # type: ignore[return-value]
 
     def _headers(

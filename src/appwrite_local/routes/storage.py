@@ -266,6 +266,14 @@ def _readable_file(ctx: Ctx) -> tuple[dict[str, Any], tuple]:
     return bucket, row
 
 
+def _file_readers(bucket: dict[str, Any], file_permissions: list[str]) -> frozenset[str]:
+    """Who may see a file event on realtime: bucket readers, plus file readers under fileSecurity."""
+    readers = set(perms.roles_for(bucket["$permissions"], "read"))
+    if bucket["fileSecurity"]:
+        readers |= set(perms.roles_for(file_permissions, "read"))
+    return frozenset(readers)
+
+
 def _set_file_perms(conn: sqlite3.Connection, seq: int, permissions: list[str]) -> None:
     conn.execute("DELETE FROM _file_perms WHERE file = ?", (seq,))
     conn.executemany(
@@ -380,7 +388,9 @@ def files_create(ctx: Ctx):
         row = _file_row(conn, bucket["$id"], file_id)
     body = file_json(row)
     if complete:
-        ctx.services.events.emit(f"buckets.{bucket['$id']}.files.{file_id}.create", body)
+        ctx.services.events.emit(
+            f"buckets.{bucket['$id']}.files.{file_id}.create", body, _file_readers(bucket, json.loads(row[5]))
+        )
     return json_response(body, 201)
 
 
@@ -411,7 +421,9 @@ def files_update(ctx: Ctx):
             (name, format_datetime(ctx.services.clock.now()), row[0]),
         )
         row = _file_row(conn, bucket["$id"], row[2])
-    ctx.services.events.emit(f"buckets.{bucket['$id']}.files.{row[2]}.update", file_json(row))
+    ctx.services.events.emit(
+        f"buckets.{bucket['$id']}.files.{row[2]}.update", file_json(row), _file_readers(bucket, json.loads(row[5]))
+    )
     return json_response(file_json(row))
 
 
@@ -427,7 +439,9 @@ def files_delete(ctx: Ctx):
         conn.execute("DELETE FROM _files WHERE seq = ?", (row[0],))
         conn.execute("DELETE FROM _file_perms WHERE file = ?", (row[0],))
     ctx.services.files.delete(bucket["$id"], row[2])
-    ctx.services.events.emit(f"buckets.{bucket['$id']}.files.{row[2]}.delete", file_json(row))
+    ctx.services.events.emit(
+        f"buckets.{bucket['$id']}.files.{row[2]}.delete", file_json(row), _file_readers(bucket, json.loads(row[5]))
+    )
     return no_content()
 
 
