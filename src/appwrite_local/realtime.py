@@ -76,7 +76,7 @@ def default_roles(name: str) -> frozenset[str]:
     return frozenset()
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: connections live in a set
 class Connection:
     send: Any
     principal: auth.Principal
