@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt bench-api clean
+.PHONY: up test install lint fmt bench-api bench-functions clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 fmt: $(STAMP)
 	$(PY) -m ruff format src tests scripts
+
+bench-functions: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/functions_realtime.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py
