@@ -28,11 +28,14 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
-def test_functions_are_registered_from_appwrite_json(admin):
+def test_functions_are_registered_from_appwrite_json(admin, server):
     functions = Functions(admin)
     listed = {f.id: f for f in functions.list().functions}
     assert {"echo", "faults", "callback", "on-row", "ticker", "admins-only", "switched-off"} <= set(listed)
     assert "bad-cron" not in listed and "bad-entry" not in listed  # reported at start-up, not registered
+    startup = server.log_path.read_text()
+    assert "function bad-cron: schedule 'every day at noon' is not a valid cron expression" in startup
+    assert "function bad-entry: entrypoint" in startup and "does not exist" in startup
     echo = functions.get("echo")
     assert (echo.runtime, echo.entrypoint, echo.execute, echo.timeout) == ("python-3.11", "echo/main.py", ["users"], 15)
     assert functions.get("ticker").schedule == "*/5 * * * *"
