@@ -236,35 +236,18 @@ def apply_table(tables: TablesDB, table: dict[str, Any], report: Report) -> None
     name = f"table {db}/{tid}"
     permissions = table.get("$permissions", [])
     row_security = table.get("rowSecurity", table.get("documentSecurity", False))
+    settings = {"permissions": permissions, "row_security": row_security, "enabled": table.get("enabled", True)}
     found = _missing(tables.get_table, db, tid)
     if found is None:
-        tables.create_table(
-            db,
-            tid,
-            table["name"],
-            permissions=permissions,
-            row_security=row_security,
-            enabled=table.get("enabled", True),
-        )
+        tables.create_table(db, tid, table["name"], **settings)
         report.say("created", name)
         existing: dict[str, dict[str, Any]] = {}
         existing_indexes: dict[str, dict[str, Any]] = {}
     else:
         have = _plain(found)
-        if (have["name"], sorted(have["$permissions"]), have["rowSecurity"], have["enabled"]) != (
-            table["name"],
-            sorted(permissions),
-            row_security,
-            table.get("enabled", True),
-        ):
-            tables.update_table(
-                db,
-                tid,
-                table["name"],
-                permissions=permissions,
-                row_security=row_security,
-                enabled=table.get("enabled", True),
-            )
+        current = (have["name"], sorted(have["$permissions"]), have["rowSecurity"], have["enabled"])
+        if current != (table["name"], sorted(permissions), row_security, settings["enabled"]):
+            tables.update_table(db, tid, table["name"], **settings)
             report.say("updated", name)
         else:
             report.say("unchanged", name)

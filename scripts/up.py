@@ -5,6 +5,7 @@ applies appwrite.json's databases, tables, buckets and teams through the officia
 (scripts/apply_schema.py), then prints the endpoint, project, API key and an example call. Ctrl-C or
 SIGTERM stops the server and, with it, every function worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,22 @@ def main() -> int:
     port = int(os.environ.get("APPWRITE_LOCAL_PORT", "8080"))
     data = Path(os.environ.get("APPWRITE_LOCAL_DATA", ".appwrite-local")).resolve()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    server = subprocess.Popen([sys.executable, "-m", "appwrite_local", "--port", str(port), "--data", str(data),
-                               "--appwrite-json", str(REPO / "appwrite.json"), "--quiet"], cwd=REPO, env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appwrite_local",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+            "--appwrite-json",
+            str(REPO / "appwrite.json"),
+            "--quiet",
+        ],
+        cwd=REPO,
+        env=env,
+    )
 
     def stop(signum: int, _frame: object) -> None:
         server.send_signal(signal.SIGTERM)
@@ -46,18 +61,21 @@ def main() -> int:
     if code != 0:
         print("appwrite.json could not be applied completely; see the lines marked DIFFERS above", file=sys.stderr)
     creds = json.loads(credentials.read_text())
-    print(f"""
+    print(
+        f"""
 Local Appwrite is running.
-  endpoint   {creds['endpoint']}
-  project    {creds['projectId']}
-  API key    {creds['apiKey']}
+  endpoint   {creds["endpoint"]}
+  project    {creds["projectId"]}
+  API key    {creds["apiKey"]}
   (also in {credentials})
 
 Example:
-  curl -s {creds['endpoint']}/tablesdb \\
-    -H 'X-Appwrite-Project: {creds['projectId']}' -H 'X-Appwrite-Key: {creds['apiKey']}'
+  curl -s {creds["endpoint"]}/tablesdb \\
+    -H 'X-Appwrite-Project: {creds["projectId"]}' -H 'X-Appwrite-Key: {creds["apiKey"]}'
 
-Ctrl-C stops it.""", flush=True)
+Ctrl-C stops it.""",
+        flush=True,
+    )
     return server.wait()
 
 

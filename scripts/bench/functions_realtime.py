@@ -7,6 +7,7 @@
 3. Realtime fan-out: S websocket subscribers on one table's rows channel; one row written through the REST
    API; the delay from the write's response to each subscriber receiving the event, p50 / p99.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ def cold_starts(session: requests.Session, base: str, rounds: int) -> list[float
     timings = []
     variable = session.post(f"{base}/functions/empty/variables", json={"key": "ROUND", "value": "0"}).json()
     for i in range(rounds):
-        session.put(f"{base}/functions/empty/variables/{variable['$id']}",
-                    json={"key": "ROUND", "value": str(i)}).raise_for_status()  # drops the warm workers
+        session.put(
+            f"{base}/functions/empty/variables/{variable['$id']}", json={"key": "ROUND", "value": str(i)}
+        ).raise_for_status()  # drops the warm workers
         started = time.perf_counter()
         response = session.post(f"{base}/functions/empty/executions", json={})
         timings.append((time.perf_counter() - started) * 1000)
@@ -61,16 +63,28 @@ def cold_starts(session: requests.Session, base: str, rounds: int) -> list[float
 async def fan_out(server: LocalServer, session: requests.Session, subscribers: int, writes: int) -> list[float]:
     base = server.endpoint
     session.post(f"{base}/tablesdb", json={"databaseId": "rt", "name": "Realtime"}).raise_for_status()
-    session.post(f"{base}/tablesdb/rt/tables", json={
-        "tableId": "chat", "name": "Chat", "permissions": ['read("any")'],
-        "columns": [{"key": "text", "type": "varchar", "size": 50, "required": True}]}).raise_for_status()
+    session.post(
+        f"{base}/tablesdb/rt/tables",
+        json={
+            "tableId": "chat",
+            "name": "Chat",
+            "permissions": ['read("any")'],
+            "columns": [{"key": "text", "type": "varchar", "size": 50, "required": True}],
+        },
+    ).raise_for_status()
     url = base.replace("http://", "ws://") + f"/realtime?project={server.project_id}"
     sockets = []
     for i in range(subscribers):
         ws = await websockets.connect(url, max_queue=None)
         await ws.recv()  # connected
-        await ws.send(json.dumps({"type": "subscribe", "data": [{"subscriptionId": f"s{i}",
-                                                                 "channels": ["databases.rt.tables.chat.rows"]}]}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "data": [{"subscriptionId": f"s{i}", "channels": ["databases.rt.tables.chat.rows"]}],
+                }
+            )
+        )
         await ws.recv()  # ack
         sockets.append(ws)
     delays: list[float] = []
@@ -87,8 +101,11 @@ async def fan_out(server: LocalServer, session: requests.Session, subscribers: i
         waiters = [asyncio.ensure_future(wait_event(ws, written_at)) for ws in sockets]
         await asyncio.sleep(0.05)
         written_at[0] = time.perf_counter()
-        await asyncio.to_thread(lambda: session.post(f"{base}/tablesdb/rt/tables/chat/rows", json={
-            "rowId": f"m{n}", "data": {"text": f"message {n}"}}).raise_for_status())
+        await asyncio.to_thread(
+            lambda: session.post(
+                f"{base}/tablesdb/rt/tables/chat/rows", json={"rowId": f"m{n}", "data": {"text": f"message {n}"}}
+            ).raise_for_status()
+        )
         await asyncio.wait_for(asyncio.gather(*waiters), 30)
     for ws in sockets:
         await ws.close()
@@ -104,24 +121,39 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-functions-"))
     server = LocalServer(workdir / "data", free_port()).start(
-        ["--appwrite-json", str(REPO / "scripts" / "bench" / "functions" / "appwrite.json")])
+        ["--appwrite-json", str(REPO / "scripts" / "bench" / "functions" / "appwrite.json")]
+    )
     session = requests.Session()
     session.headers.update({"X-Appwrite-Project": server.project_id, "X-Appwrite-Key": server.api_key})
     try:
         warm = warm_overhead(session, server.endpoint, args.executions)
-        print(f"warm empty execution (sync, {args.executions} runs): p50 {percentile(warm, 50):.2f} ms, "
-              f"p99 {percentile(warm, 99):.2f} ms (targets 5 / 20)", flush=True)
+        print(
+            f"warm empty execution (sync, {args.executions} runs): p50 {percentile(warm, 50):.2f} ms, "
+            f"p99 {percentile(warm, 99):.2f} ms (targets 5 / 20)",
+            flush=True,
+        )
         cold = cold_starts(session, server.endpoint, args.cold_rounds)
-        print(f"cold start (first call after dropping the workers, {args.cold_rounds} rounds): median "
-              f"{statistics.median(cold):.0f} ms, max {max(cold):.0f} ms (target 300)", flush=True)
+        print(
+            f"cold start (first call after dropping the workers, {args.cold_rounds} rounds): median "
+            f"{statistics.median(cold):.0f} ms, max {max(cold):.0f} ms (target 300)",
+            flush=True,
+        )
         delays = asyncio.run(fan_out(server, session, args.subscribers, args.writes))
-        print(f"realtime fan-out ({args.subscribers} subscribers x {args.writes} writes = {len(delays)} deliveries): "
-              f"p50 {percentile(delays, 50):.1f} ms, p99 {percentile(delays, 99):.1f} ms (target p99 150)",
-              flush=True)
+        print(
+            f"realtime fan-out ({args.subscribers} subscribers x {args.writes} writes = {len(delays)} deliveries): "
+            f"p50 {percentile(delays, 50):.1f} ms, p99 {percentile(delays, 99):.1f} ms (target p99 150)",
+            flush=True,
+        )
     finally:
         server.stop()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
     return 0
 
