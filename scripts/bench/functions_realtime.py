@@ -101,11 +101,9 @@ async def fan_out(server: LocalServer, session: requests.Session, subscribers: i
         waiters = [asyncio.ensure_future(wait_event(ws, written_at)) for ws in sockets]
         await asyncio.sleep(0.05)
         written_at[0] = time.perf_counter()
-        await asyncio.to_thread(
-            lambda: session.post(
-                f"{base}/tablesdb/rt/tables/chat/rows", json={"rowId": f"m{n}", "data": {"text": f"message {n}"}}
-            ).raise_for_status()
-        )
+        row = {"rowId": f"m{n}", "data": {"text": f"message {n}"}}
+        response = await asyncio.to_thread(session.post, f"{base}/tablesdb/rt/tables/chat/rows", json=row)
+        response.raise_for_status()
         await asyncio.wait_for(asyncio.gather(*waiters), 30)
     for ws in sockets:
         await ws.close()
