@@ -21,6 +21,7 @@ from starlette.responses import Response
 from .auth import Principal
 from .errors import AppwriteError, invalid_argument, missing_argument
 from .ids import custom_id, uid
+from .listing import list_resources
 
 _MISSING = object()
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
@@ -192,8 +193,6 @@ class Ctx:
 
     def list_rows_of(self, spec: Any, search_sql: str | None = None) -> tuple[list[tuple], int]:
         """A list endpoint's page: the `queries`, `total` and (where the endpoint has one) `search` params."""
-        from .listing import list_resources
-
         search = self.raw("search", None) if search_sql else None
         return list_resources(
             self.services.db.reader(), spec, self.raw("queries", []), self.boolean("total", True), search, search_sql

@@ -44,6 +44,7 @@ class Outcome:
     logs: str
     errors: str
     duration: float
+    timed_out: bool = False
 
 
 class Worker:
@@ -239,6 +240,7 @@ class Executor:
                 self._read_log(log_id, "logs"),
                 self._read_log(log_id, "errors") + "Execution timed out.",
                 time.perf_counter() - started,
+                timed_out=True,
             )
         except (OSError, asyncio.IncompleteReadError, ValueError):
             await asyncio.sleep(0.05)  # let the dead process be reaped for its exit code

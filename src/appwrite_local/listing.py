@@ -11,8 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AppwriteError
-from .queries import Attr, Compiled
+from .errors import AppwriteError, invalid_argument
+from .queries import Attr, Compiled, QueryError, compile_queries, parse
 
 TOTAL_CAP = 5000
 DEFAULT_LIMIT = 25
@@ -107,9 +107,6 @@ def list_resources(
     search_sql: str | None = None,
 ) -> tuple[list[tuple], int]:
     """List endpoints other than rows: invalid queries are `general_argument_invalid` (param validators)."""
-    from .errors import invalid_argument
-    from .queries import QueryError, compile_queries, parse
-
     try:
         compiled = compile_queries(parse(raw_queries), spec.attrs)
     except QueryError as exc:

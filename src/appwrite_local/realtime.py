@@ -22,6 +22,7 @@ from .errors import AppwriteError
 from .eventnames import generate
 from .events import Event
 from .identity import user_json
+from .ids import unique_id
 
 log = logging.getLogger("appwrite_local.realtime")
 ACTIONS = ("create", "update", "upsert", "delete")
@@ -181,7 +182,7 @@ class Realtime:
             url_channels = [url_channels]
         subscription_ids = []
         if url_channels:
-            sid = _new_id()
+            sid = unique_id()
             conn.subscriptions[sid] = conn.channels([str(c) for c in url_channels])
             subscription_ids.append(sid)
         self.connections.add(conn)
@@ -265,7 +266,7 @@ class Realtime:
                     or not all(isinstance(c, str) and c for c in channels)
                 ):
                     return reply(json.dumps(_error(1003, "Payload is not valid. Channels are required")))
-                sid = item.get("subscriptionId") or _new_id()
+                sid = item.get("subscriptionId") or unique_id()
                 if not isinstance(sid, str):
                     return reply(json.dumps(_error(1003, "Payload is not valid. subscriptionId must be a string")))
                 conn.subscriptions[sid] = conn.channels(channels)
@@ -307,9 +308,3 @@ def _cookies(header: str) -> dict[str, str]:
         if sep:
             out[key] = value
     return out
-
-
-def _new_id() -> str:
-    from .ids import unique_id
-
-    return unique_id()

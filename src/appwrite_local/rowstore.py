@@ -231,12 +231,23 @@ class Rows:
         raw_permissions: Any,
         principal: Principal,
     ) -> dict[str, Any]:
+        self._create_one(conn, schema, row_id, data, raw_permissions, principal)
+        return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
+
+    def _create_one(
+        self,
+        conn: sqlite3.Connection,
+        schema: TableSchema,
+        row_id: str,
+        data: Any,
+        raw_permissions: Any,
+        principal: Principal,
+    ) -> None:
         if not self.table_allows(schema, principal, "create"):
             raise AppwriteError("user_unauthorized")
         values = self.prepare(schema, data, principal, creating=True)
         permissions = self.row_permissions(raw_permissions, principal)
         self._insert(conn, schema, row_id, values, permissions)
-        return self.to_json(schema, self.fetch(conn, schema, row_id))  # type: ignore[arg-type]
 
     def update(
         self,
@@ -265,10 +276,11 @@ class Rows:
         data: Any,
         raw_permissions: Any,
         principal: Principal,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
+        """Create the row if it is missing, else update it; returns (row, created)."""
         if self.fetch(conn, schema, row_id) is None:
-            return self.create(conn, schema, row_id, data, raw_permissions, principal)
-        return self.update(conn, schema, row_id, data, raw_permissions, principal)
+            return self.create(conn, schema, row_id, data, raw_permissions, principal), True
+        return self.update(conn, schema, row_id, data, raw_permissions, principal), False
 
     def delete(
         self, conn: sqlite3.Connection, schema: TableSchema, row_id: str, principal: Principal
@@ -340,7 +352,7 @@ class Rows:
         ids = []
         for item in self._bulk_items(items):
             row_id = custom_id(item.get("$id", "unique()"), "$id")
-            self.create(conn, schema, row_id, item, item.get("$permissions"), principal)
+            self._create_one(conn, schema, row_id, item, item.get("$permissions"), principal)
             ids.append(row_id)
         return self._fetch_many(conn, schema, ids)
 

@@ -290,7 +290,7 @@ async def executions_create(ctx: Ctx):
         executor.run_in_background(execution_id)
         return json_response(execution_json(executor.get_record(execution_id), with_logs), 202)
     outcome, record = await executor.run(execution_id, sync=True)
-    if outcome.errors.endswith("Execution timed out.") and spec.timeout > 30:
+    if outcome.timed_out and spec.timeout > 30:
         raise AppwriteError(
             "function_synchronous_timeout",
             "Synchronous function execution timed out. Use "

@@ -161,9 +161,8 @@ def register(fl: Flavour) -> None:
             tx.stage(ctx, tx_id, [tx.op("upsert", schema, row_id, staged)])
             return json_response(store(ctx).staged_row(schema, row_id, data, staged.get("$permissions", [])), 201)
         with ctx.services.db.write() as conn:
-            existed = store(ctx).fetch(conn, schema, row_id) is not None
-            row = store(ctx).upsert(conn, schema, row_id, data, raw_perms, ctx.principal)
-        emit(ctx, schema, row, "update" if existed else "create")
+            row, created = store(ctx).upsert(conn, schema, row_id, data, raw_perms, ctx.principal)
+        emit(ctx, schema, row, "create" if created else "update")
         return json_response(row, 201)
 
     def row_update(ctx: Ctx):

@@ -122,10 +122,13 @@ def apply_ops(ctx: Ctx, conn: sqlite3.Connection, row: tuple, check_conflicts: b
                 (schema, rows.create(conn, schema, row_id, data, data.get("$permissions"), principal), "create")
             )
         elif action in ("update", "upsert"):
-            method = rows.update if action == "update" else rows.upsert
             perms = data.get("$permissions")
             body = {k: v for k, v in data.items() if k != "$permissions"}
-            changes.append((schema, method(conn, schema, row_id, body, perms, principal), "update"))
+            if action == "update":
+                changes.append((schema, rows.update(conn, schema, row_id, body, perms, principal), "update"))
+            else:
+                row, created = rows.upsert(conn, schema, row_id, body, perms, principal)
+                changes.append((schema, row, "create" if created else "update"))
         elif action == "delete":
             changes.append((schema, rows.delete(conn, schema, row_id, principal), "delete"))
         elif action in ("increment", "decrement"):
