@@ -72,7 +72,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.clock = Clock()
         self.db = Database(settings.data_dir / "appwrite.sqlite")
-        system.bootstrap(self.db._writer)
+        system.bootstrap(self.db)
         with self.db.write() as conn:
             secret = system.meta_get(conn, "signing_secret")
             if secret is None:

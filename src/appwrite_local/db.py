@@ -91,6 +91,11 @@ class Database:
                 self._writer.execute("ROLLBACK")
                 self._in_write.depth = 0
 
+    def executescript(self, script: str) -> None:
+        """Run DDL outside any transaction (sqlite3's executescript commits first), at start-up."""
+        with self._write_lock:
+            self._writer.executescript(script)
+
     def close(self) -> None:
         with self._readers_lock:
             for conn in self._all_readers:

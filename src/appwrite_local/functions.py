@@ -19,25 +19,6 @@ from .clock import Clock, format_datetime
 from .db import Database
 from .ids import is_valid_key
 
-DDL = """
-CREATE TABLE IF NOT EXISTS _functions (
-    id TEXT PRIMARY KEY, spec TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS _variables (
-    id TEXT PRIMARY KEY, function_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-    secret INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (function_id, key));
-CREATE TABLE IF NOT EXISTS _executions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function_id TEXT NOT NULL,
-    deployment_id TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL, request_method TEXT NOT NULL,
-    request_path TEXT NOT NULL, request_headers TEXT NOT NULL, request_body BLOB,
-    call_headers TEXT NOT NULL DEFAULT '{}', response_status INTEGER NOT NULL
-    DEFAULT 0, response_body TEXT NOT NULL DEFAULT '', response_headers TEXT NOT NULL DEFAULT '[]',
-    logs TEXT NOT NULL DEFAULT '', errors TEXT NOT NULL DEFAULT '', duration REAL NOT NULL DEFAULT 0,
-    scheduled_at TEXT, permissions TEXT NOT NULL DEFAULT '[]', user_id TEXT NOT NULL DEFAULT '',
-    session_id TEXT NOT NULL DEFAULT '', event TEXT NOT NULL DEFAULT '', client_ip TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL, updated TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS _executions_function ON _executions (function_id, seq);
-CREATE INDEX IF NOT EXISTS _executions_due ON _executions (status, scheduled_at);
-"""
 RUNTIME_PREFIX = "python-"
 MAX_TIMEOUT = 900
 EXECUTION_COLUMNS = (
@@ -181,10 +162,6 @@ class FunctionRegistry:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
-        with db.write() as conn:
-            for statement in DDL.strip().split(";"):
-                if statement.strip():
-                    conn.execute(statement)
         self._specs: dict[str, tuple[FunctionSpec, str, str]] = {}
         self._load()
 

@@ -70,9 +70,10 @@ class Scheduler:
                 )
                 .fetchall()
             )
-            for (execution_id,) in rows:
+            if rows:
                 with self.services.db.write() as conn:
-                    conn.execute("UPDATE _executions SET status = 'waiting' WHERE id = ?", (execution_id,))
+                    conn.executemany("UPDATE _executions SET status = 'waiting' WHERE id = ?", rows)
+            for (execution_id,) in rows:
                 executor.run_in_background(execution_id)
                 started.append(execution_id)
             return started

@@ -1,11 +1,14 @@
 """The server's own SQLite tables: project keys, users, sessions, teams, schema metadata, buckets, files.
 
+Functions, their variables and executions (functions.py, executor.py) are here too.
 User tables live beside these as `r<seq>` (rows) and `r<seq>_perms` (row permissions); see catalog.py.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from .db import Database
 
 SCHEMA_VERSION = 1
 
@@ -60,15 +63,33 @@ CREATE TABLE IF NOT EXISTS _files (
 CREATE TABLE IF NOT EXISTS _file_perms (
     type TEXT NOT NULL, role TEXT NOT NULL, file INTEGER NOT NULL, PRIMARY KEY (type, role, file)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS _file_perms_file ON _file_perms (file);
+CREATE TABLE IF NOT EXISTS _functions (
+    id TEXT PRIMARY KEY, spec TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _variables (
+    id TEXT PRIMARY KEY, function_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    secret INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (function_id, key));
+CREATE TABLE IF NOT EXISTS _executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function_id TEXT NOT NULL,
+    deployment_id TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL, request_method TEXT NOT NULL,
+    request_path TEXT NOT NULL, request_headers TEXT NOT NULL, request_body BLOB,
+    call_headers TEXT NOT NULL DEFAULT '{}', response_status INTEGER NOT NULL
+    DEFAULT 0, response_body TEXT NOT NULL DEFAULT '', response_headers TEXT NOT NULL DEFAULT '[]',
+    logs TEXT NOT NULL DEFAULT '', errors TEXT NOT NULL DEFAULT '', duration REAL NOT NULL DEFAULT 0,
+    scheduled_at TEXT, permissions TEXT NOT NULL DEFAULT '[]', user_id TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '', event TEXT NOT NULL DEFAULT '', client_ip TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS _executions_function ON _executions (function_id, seq);
+CREATE INDEX IF NOT EXISTS _executions_due ON _executions (status, scheduled_at);
 CREATE TABLE IF NOT EXISTS _transactions (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, operations TEXT NOT NULL DEFAULT '[]', expires TEXT NOT NULL,
     owner TEXT NOT NULL DEFAULT '', created TEXT NOT NULL, updated TEXT NOT NULL);
 """
 
 
-def bootstrap(conn: sqlite3.Connection) -> None:
-    conn.executescript(DDL)
-    conn.execute("INSERT OR IGNORE INTO _meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+def bootstrap(db: Database) -> None:
+    db.executescript(DDL)
+    with db.write() as conn:
+        conn.execute("INSERT OR IGNORE INTO _meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
 def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
