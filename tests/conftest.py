@@ -10,14 +10,37 @@ from appwrite.services.users import Users
 from tests.support.local_server import REPO, LocalServer, free_port
 
 FUNCTIONS_JSON = REPO / "tests" / "functions" / "appwrite.json"  # the test functions under tests/functions/
+PLATFORM_JSON = REPO / "appwrite.json"  # the product: its tables, buckets and functions
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory):
     instance = LocalServer(tmp_path_factory.mktemp("appwrite-local") / "data", free_port()).start(
-        ["--appwrite-json", str(FUNCTIONS_JSON), "--local-control"])
+        ["--appwrite-json", str(FUNCTIONS_JSON), "--local-control"]
+    )
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    """A second server running the product's own appwrite.json (real functions), with its schema applied."""
+    from scripts import apply_schema
+
+    instance = LocalServer(tmp_path_factory.mktemp("platform") / "data", free_port()).start(
+        ["--appwrite-json", str(PLATFORM_JSON), "--local-control"]
+    )
+    code = apply_schema.main(
+        ["--file", str(PLATFORM_JSON), "--credentials", str(instance.data_dir / "credentials.json")]
+    )
+    assert code == 0, "appwrite.json must apply cleanly"
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def platform_admin(platform: LocalServer) -> Client:
+    return _client(platform).set_key(platform.api_key)
 
 
 def _client(server: LocalServer) -> Client:
