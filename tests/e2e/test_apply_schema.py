@@ -1,4 +1,5 @@
 """scripts/apply_schema.py applies appwrite.json through the SDK, idempotently, never dropping anything."""
+
 from __future__ import annotations
 
 import copy
@@ -17,23 +18,47 @@ pytestmark = pytest.mark.e2e
 def document(database_id: str, suffix: str) -> dict:
     return {
         "tablesDB": [{"$id": database_id, "name": "Applied", "enabled": True}],
-        "tables": [{
-            "$id": "patients", "databaseId": database_id, "name": "Patients", "enabled": True, "rowSecurity": True,
-            "$permissions": ['create("users")'],
-            "columns": [
-                {"key": "nhs_number", "type": "varchar", "size": 10, "required": True, "array": False},
-                {"key": "email", "type": "string", "format": "email", "required": False, "array": False},
-                {"key": "sex", "type": "string", "format": "enum", "elements": ["female", "male", "unknown"],
-                 "required": False, "array": False, "default": "unknown"},
-                {"key": "visits", "type": "integer", "required": False, "array": False, "min": 0, "default": 0},
-                {"key": "born", "type": "datetime", "required": False, "array": False},
-                {"key": "notes", "type": "text", "required": False, "array": False},
-            ],
-            "indexes": [{"key": "nhs_uq", "type": "unique", "columns": ["nhs_number"], "orders": ["ASC"]}],
-        }],
-        "buckets": [{"$id": f"receipts{suffix}", "name": "Receipts", "enabled": True, "fileSecurity": True,
-                     "$permissions": [], "maximumFileSize": 5000000, "allowedFileExtensions": ["pdf"],
-                     "compression": "none", "encryption": False, "antivirus": False}],
+        "tables": [
+            {
+                "$id": "patients",
+                "databaseId": database_id,
+                "name": "Patients",
+                "enabled": True,
+                "rowSecurity": True,
+                "$permissions": ['create("users")'],
+                "columns": [
+                    {"key": "nhs_number", "type": "varchar", "size": 10, "required": True, "array": False},
+                    {"key": "email", "type": "string", "format": "email", "required": False, "array": False},
+                    {
+                        "key": "sex",
+                        "type": "string",
+                        "format": "enum",
+                        "elements": ["female", "male", "unknown"],
+                        "required": False,
+                        "array": False,
+                        "default": "unknown",
+                    },
+                    {"key": "visits", "type": "integer", "required": False, "array": False, "min": 0, "default": 0},
+                    {"key": "born", "type": "datetime", "required": False, "array": False},
+                    {"key": "notes", "type": "text", "required": False, "array": False},
+                ],
+                "indexes": [{"key": "nhs_uq", "type": "unique", "columns": ["nhs_number"], "orders": ["ASC"]}],
+            }
+        ],
+        "buckets": [
+            {
+                "$id": f"receipts{suffix}",
+                "name": "Receipts",
+                "enabled": True,
+                "fileSecurity": True,
+                "$permissions": [],
+                "maximumFileSize": 5000000,
+                "allowedFileExtensions": ["pdf"],
+                "compression": "none",
+                "encryption": False,
+                "antivirus": False,
+            }
+        ],
         "teams": [{"$id": f"clinic{suffix}", "name": "Clinic"}],
     }
 
@@ -63,8 +88,8 @@ def test_apply_twice_then_change(tmp_path, server, admin, capsys):
 
     changed = copy.deepcopy(doc)
     columns = changed["tables"][0]["columns"]
-    columns[3]["default"] = 1            # updatable in place
-    columns[0]["type"] = "integer"       # a type change cannot be applied
+    columns[3]["default"] = 1  # updatable in place
+    columns[0]["type"] = "integer"  # a type change cannot be applied
     columns[0].pop("size")
     code, out = run(tmp_path, server, changed, capsys)
     assert code == 1

@@ -1,4 +1,5 @@
 """Function executions through the official SDK, run by the real executor in worker processes."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,12 @@ def test_sync_execution_request_headers_environment_and_logs(admin, people):
     person = people.create()
     client = people.session_client(person)
     execution = Functions(client).create_execution(
-        "echo", body=json.dumps({"x": 1}), path="/hello?a=1&b=two", method="PUT",
-        headers={"content-type": "application/json", "x-custom": "yes"})
+        "echo",
+        body=json.dumps({"x": 1}),
+        path="/hello?a=1&b=two",
+        method="PUT",
+        headers={"content-type": "application/json", "x-custom": "yes"},
+    )
     assert (val(execution.status), val(execution.trigger), execution.responsestatuscode) == ("completed", "http", 200)
     assert execution.logs == "" and execution.errors == ""  # only API keys see logs
     seen = json.loads(execution.responsebody)
@@ -64,8 +69,9 @@ def test_sync_execution_request_headers_environment_and_logs(admin, people):
     assert env["APPWRITE_FUNCTION_RUNTIME_NAME"] == "Python" and env["APPWRITE_FUNCTION_RUNTIME_VERSION"] == "3.11"
     assert env["APPWRITE_FUNCTION_PROJECT_ID"] and env["APPWRITE_FUNCTION_API_ENDPOINT"].endswith("/v1")
     assert env["GREETING"] == "hello" and env["APPWRITE_FUNCTION_DEPLOYMENT"] == "echo-local"
-    assert {"name": "x-echo", "value": "yes"} in [dict(h) if isinstance(h, dict) else h.to_dict()
-                                                  for h in execution.responseheaders]
+    assert {"name": "x-echo", "value": "yes"} in [
+        dict(h) if isinstance(h, dict) else h.to_dict() for h in execution.responseheaders
+    ]
 
     stored = Functions(admin).get_execution("echo", execution.id)
     assert 'echo called with {"method":"PUT"}' in stored.logs and "a native print" in stored.logs
@@ -75,13 +81,16 @@ def test_sync_execution_request_headers_environment_and_logs(admin, people):
     assert [e.id for e in mine.executions] == [execution.id]
 
 
-@pytest.mark.parametrize("path,status,error_fragment", [
-    ("/raise", 500, "ValueError: deliberate failure"),
-    ("/no-return", 500, "Return statement missing. return context.res.empty() if no response is expected."),
-    ("/sleep?s=5", 500, "Execution timed out."),
-    ("/crash", 500, "exited unexpectedly (exit code 3)"),
-    ("/error-log", 400, 'something went wrong [1,2]'),
-])
+@pytest.mark.parametrize(
+    "path,status,error_fragment",
+    [
+        ("/raise", 500, "ValueError: deliberate failure"),
+        ("/no-return", 500, "Return statement missing. return context.res.empty() if no response is expected."),
+        ("/sleep?s=5", 500, "Execution timed out."),
+        ("/crash", 500, "exited unexpectedly (exit code 3)"),
+        ("/error-log", 400, "something went wrong [1,2]"),
+    ],
+)
 def test_failures_are_reported(admin, path, status, error_fragment):
     execution = Functions(admin).create_execution("faults", path=path, method="GET")
     assert execution.responsestatuscode == status and error_fragment in execution.errors
@@ -101,8 +110,7 @@ def test_async_execution_lifecycle(admin):
     functions = Functions(admin)
     queued = functions.create_execution("faults", path="/sleep?s=0.3", xasync=True)
     assert val(queued.status) in ("waiting", "processing") and queued.responsebody == ""
-    done = wait_for(lambda: (e := functions.get_execution("faults", queued.id)) and
-                    val(e.status) == "completed" and e)
+    done = wait_for(lambda: (e := functions.get_execution("faults", queued.id)) and val(e.status) == "completed" and e)
     assert done.responsestatuscode == 200 and done.duration >= 0.3
 
 
@@ -141,11 +149,13 @@ def test_function_calls_back_with_its_scoped_key(admin, people):
     tables = TablesDB(admin)
     database_id = ID.unique()
     tables.create(database_id, "Callback")
-    tables.create_table(database_id, "notes", "Notes", columns=[{"key": "note", "type": "varchar", "size": 40,
-                                                                 "required": True}])
+    tables.create_table(
+        database_id, "notes", "Notes", columns=[{"key": "note", "type": "varchar", "size": 40, "required": True}]
+    )
     person = people.create()
     execution = Functions(people.session_client(person)).create_execution(
-        "callback", body=json.dumps({"databaseId": database_id, "tableId": "notes"}))
+        "callback", body=json.dumps({"databaseId": database_id, "tableId": "notes"})
+    )
     assert execution.responsestatuscode == 200, execution.responsebody
     result = json.loads(execution.responsebody)
     assert tables.get_row(database_id, "notes", result["rowId"]).data["note"] == "from function"
@@ -159,14 +169,24 @@ def test_row_event_triggers_function(admin):
     database_id = ID.unique()
     tables.create(database_id, "Events")
     tables.create_table(database_id, "events_in", "In", columns=[{"key": "n", "type": "integer", "required": False}])
-    tables.create_table(database_id, "events_out", "Out", columns=[
-        {"key": "source", "type": "varchar", "size": 36, "required": True},
-        {"key": "event", "type": "varchar", "size": 200, "required": True},
-        {"key": "trigger", "type": "varchar", "size": 20, "required": True}])
+    tables.create_table(
+        database_id,
+        "events_out",
+        "Out",
+        columns=[
+            {"key": "source", "type": "varchar", "size": 36, "required": True},
+            {"key": "event", "type": "varchar", "size": 200, "required": True},
+            {"key": "trigger", "type": "varchar", "size": 20, "required": True},
+        ],
+    )
     tables.create_row(database_id, "events_in", "first", {"n": 1})
     out = wait_for(lambda: tables.list_rows(database_id, "events_out").rows)
-    assert out[0].data == {**out[0].data, "source": "first", "trigger": "event",
-                           "event": f"databases.{database_id}.tables.events_in.rows.first.create"}
+    assert out[0].data == {
+        **out[0].data,
+        "source": "first",
+        "trigger": "event",
+        "event": f"databases.{database_id}.tables.events_in.rows.first.create",
+    }
     tables.update_row(database_id, "events_in", "first", {"n": 2})  # update: not subscribed
     time.sleep(0.5)
     assert tables.list_rows(database_id, "events_out").total == 1
@@ -182,8 +202,13 @@ def test_cron_and_scheduled_executions_follow_the_virtual_clock(admin, server):
     headers = {"X-Appwrite-Project": server.project_id, "X-Appwrite-Key": server.api_key}
     moved = requests.post(control, json={"seconds": 600}, headers=headers, timeout=10).json()
     assert moved["started"]
-    runs = wait_for(lambda: [e for e in functions.list_executions("ticker").executions
-                             if val(e.trigger) == "schedule" and val(e.status) == "completed"])
+    runs = wait_for(
+        lambda: [
+            e
+            for e in functions.list_executions("ticker").executions
+            if val(e.trigger) == "schedule" and val(e.status) == "completed"
+        ]
+    )
     assert functions.list_executions("ticker").total > before and "tick schedule" in runs[0].logs
 
     now = requests.get(control.replace("/advance", ""), headers=headers, timeout=5).json()["now"]

@@ -1,4 +1,5 @@
 """Realtime over the websocket: the web SDK under Node, and the protocol's details with a raw client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,10 +20,15 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 
 def test_web_sdk_two_users_receive_only_what_they_may_read(server):
-    env = {**os.environ, "APPWRITE_ENDPOINT": server.endpoint, "APPWRITE_PROJECT": server.project_id,
-           "APPWRITE_KEY": server.api_key}
-    result = subprocess.run(["node", "realtime.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        **os.environ,
+        "APPWRITE_ENDPOINT": server.endpoint,
+        "APPWRITE_PROJECT": server.project_id,
+        "APPWRITE_KEY": server.api_key,
+    }
+    result = subprocess.run(
+        ["node", "realtime.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("ok - ")
 
@@ -57,8 +63,11 @@ def test_protocol_messages_and_errors(server, admin, people):
             assert (await receive(ws))["data"] == {"code": 1003, "message": "Session is not valid."}
             await ws.send(json.dumps({"type": "subscribe", "data": [{"subscriptionId": "s1", "channels": ["rows"]}]}))
             ack = await receive(ws)
-            assert ack["data"] == {"to": "subscribe", "success": True,
-                                   "subscriptions": [{"subscriptionId": "s1", "channels": ["rows"], "queries": []}]}
+            assert ack["data"] == {
+                "to": "subscribe",
+                "success": True,
+                "subscriptions": [{"subscriptionId": "s1", "channels": ["rows"], "queries": []}],
+            }
             await ws.send(json.dumps({"type": "unsubscribe", "data": [{"subscriptionId": "s1"}]}))
             assert (await receive(ws))["data"]["subscriptions"] == [{"subscriptionId": "s1", "removed": True}]
 
@@ -69,10 +78,16 @@ def test_legacy_url_channels_session_header_and_private_rows(server, admin, peop
     tables = TablesDB(admin)
     database_id = ID.unique()
     tables.create(database_id, "Realtime legacy")
-    tables.create_table(database_id, "notes", "Notes", row_security=True,
-                        columns=[{"key": "text", "type": "varchar", "size": 20, "required": True}])
+    tables.create_table(
+        database_id,
+        "notes",
+        "Notes",
+        row_security=True,
+        columns=[{"key": "text", "type": "varchar", "size": 20, "required": True}],
+    )
     reader = people.create()
     from appwrite.services.account import Account
+
     secret = Account(admin).create_email_password_session(reader["email"], reader["password"]).secret
 
     async def scenario() -> None:
@@ -82,8 +97,14 @@ def test_legacy_url_channels_session_header_and_private_rows(server, admin, peop
             assert sorted(connected["channels"]) == ["account", f"account.{reader['id']}", "documents"]
             assert connected["user"]["$id"] == reader["id"] and len(connected["subscriptions"]) == 1
             await asyncio.to_thread(tables.create_row, database_id, "notes", "hidden", {"text": "secret"})
-            await asyncio.to_thread(tables.create_row, database_id, "notes", "visible", {"text": "hello"},
-                                    [Permission.read(Role.user(reader["id"]))])
+            await asyncio.to_thread(
+                tables.create_row,
+                database_id,
+                "notes",
+                "visible",
+                {"text": "hello"},
+                [Permission.read(Role.user(reader["id"]))],
+            )
             event = await receive(ws)
             assert event["type"] == "event" and event["data"]["payload"]["$id"] == "visible"
             assert event["data"]["subscriptions"] == connected["subscriptions"]

@@ -5,6 +5,7 @@ folder's .gitignore). The runtime unpacks that into a folder named `function` an
 `function.<entrypoint with dots>`. This test does the same in a clean subprocess whose sys.path holds only
 the bundle (and the interpreter's site-packages), so an import that reaches outside the upload fails here.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,11 @@ def declared_functions() -> list[tuple[Path, dict]]:
 
 
 def bundle_files(root: Path, ignore: list[str] | None) -> list[Path]:
-    patterns = ignore if ignore is not None else (
-        (root / ".gitignore").read_text().splitlines() if (root / ".gitignore").exists() else [])
+    patterns = (
+        ignore
+        if ignore is not None
+        else ((root / ".gitignore").read_text().splitlines() if (root / ".gitignore").exists() else [])
+    )
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     files = []
     for path in sorted(root.rglob("*")):
@@ -41,8 +45,9 @@ def bundle_files(root: Path, ignore: list[str] | None) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("project,entry", declared_functions(), ids=lambda v: v.get("$id") if isinstance(v, dict)
-                         else v.parent.name)
+@pytest.mark.parametrize(
+    "project,entry", declared_functions(), ids=lambda v: v.get("$id") if isinstance(v, dict) else v.parent.name
+)
 def test_bundle_imports_like_the_runtime(tmp_path, project, entry):
     root = (project.parent / entry.get("path", ".")).resolve()
     files = bundle_files(root, entry.get("ignore"))
@@ -53,10 +58,13 @@ def test_bundle_imports_like_the_runtime(tmp_path, project, entry):
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / relative, target / relative)
     module = "function." + entry["entrypoint"][:-3].replace("/", ".")
-    probe = (f"import importlib, sys; sys.path.insert(0, {str(tmp_path / 'server')!r}); "
-             f"m = importlib.import_module({module!r}); assert callable(m.main); print('ok')")
-    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path)
+    probe = (
+        f"import importlib, sys; sys.path.insert(0, {str(tmp_path / 'server')!r}); "
+        f"m = importlib.import_module({module!r}); assert callable(m.main); print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

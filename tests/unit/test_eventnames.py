@@ -1,4 +1,5 @@
 """Event name expansion as Appwrite does it (appwrite_local.eventnames)."""
+
 from __future__ import annotations
 
 from appwrite_local.eventnames import generate, matches
@@ -6,13 +7,21 @@ from appwrite_local.eventnames import generate, matches
 
 def test_row_event_expands_to_every_wildcard_and_prefix():
     names = set(generate("databases.main.tables.posts.rows.r1.create"))
-    for expected in ["databases.main.tables.posts.rows.r1.create", "databases.*.tables.*.rows.*.create",
-                     "databases.main.tables.posts.rows.*.create", "databases.*.tables.posts.rows.r1",
-                     "databases.main.tables.posts", "databases.*.tables.*", "databases.main", "databases.*",
-                     # legacy and tablesdb mirrors
-                     "databases.main.collections.posts.documents.r1.create",
-                     "databases.*.collections.*.documents.*.create", "tablesdb.*.tables.*.rows.*.create",
-                     "tablesdb.main.tables.posts.rows.r1.create"]:
+    for expected in [
+        "databases.main.tables.posts.rows.r1.create",
+        "databases.*.tables.*.rows.*.create",
+        "databases.main.tables.posts.rows.*.create",
+        "databases.*.tables.posts.rows.r1",
+        "databases.main.tables.posts",
+        "databases.*.tables.*",
+        "databases.main",
+        "databases.*",
+        # legacy and tablesdb mirrors
+        "databases.main.collections.posts.documents.r1.create",
+        "databases.*.collections.*.documents.*.create",
+        "tablesdb.*.tables.*.rows.*.create",
+        "tablesdb.main.tables.posts.rows.r1.create",
+    ]:
         assert expected in names, expected
     assert "databases.*.tables.*.rows.*.delete" not in names
     assert "functions.*" not in names

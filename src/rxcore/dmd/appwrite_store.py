@@ -28,6 +28,7 @@ class AppwriteCatalogue:
         workers: int = 4,
         retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        batch_size: int = BATCH,
     ):
         self.client = client
         self.database_id = database_id
@@ -38,6 +39,7 @@ class AppwriteCatalogue:
         self.in_flight: deque[Future] = deque()
         self.batches: dict[str, list[dict[str, Any]]] = {}
         self.retried = 0
+        self.batch_size = min(batch_size, BATCH)
         # SDK 27 services add the project header per call; the raw transport needs it spelled out.
         self.headers = {"content-type": "application/json", "X-Appwrite-Project": client.get_config("project")}
 
@@ -81,7 +83,7 @@ class AppwriteCatalogue:
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         batch = self.batches.setdefault(table, [])
         batch.append(row)
-        if len(batch) >= BATCH:
+        if len(batch) >= self.batch_size:
             self._submit(table, batch)
             self.batches[table] = []
 

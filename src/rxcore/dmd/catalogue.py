@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .archive import KINDS, ReleaseArchive
-from .parser import PARENT_FIELD, ROUTES, Record, parse
+from .archive import KINDS, ReleaseArchive, archive_error
+from .parser import PARENT_FIELD, ROUTES, DmdFormatError, Record, parse
 
 MAIN_TYPES = {"vmp", "vmpp", "amp", "ampp"}  # files whose products have sub-groups later in the file
 LEGAL = {"GSL": "GSL", "P": "P", "POM": "POM"}  # LEGAL_CATEGORY descriptions; anything else is NA
@@ -86,11 +86,14 @@ class CatalogueBuilder:
 
     def rows(self) -> Iterator[tuple[str, dict]]:
         for kind in KINDS:
-            if kind in MAIN_TYPES:
-                yield from self._grouped(kind)
-            else:
-                with self.archive.open(kind) as stream:
-                    yield from self._flat(kind, parse(kind, stream, self.counts.unrouted))
+            try:
+                if kind in MAIN_TYPES:
+                    yield from self._grouped(kind)
+                else:
+                    with self.archive.open(kind) as stream:
+                        yield from self._flat(kind, parse(kind, stream, self.counts.unrouted))
+            except DmdFormatError as exc:
+                raise archive_error(f"{self.archive.members[kind]}: {exc}") from None
 
     # --- files without sub-groups -----------------------------------------------------------------------------
     def _flat(self, kind: str, records: Iterator[Record]) -> Iterator[tuple[str, dict]]:

@@ -1,4 +1,5 @@
 """Test function: calls back into the API with the execution's key (and the caller's JWT)."""
+
 import os
 
 from appwrite.client import Client

@@ -1,4 +1,5 @@
 """Test function: answers with everything the runtime gave it (request, headers, environment)."""
+
 import os
 
 
@@ -7,8 +8,21 @@ def main(context):
     context.log("echo called with", {"method": req.method})
     print("a native print")
     env = {k: v for k, v in os.environ.items() if k.startswith(("APPWRITE_", "GREETING"))}
-    return context.res.json({
-        "body": req.body, "bodyText": req.body_text, "headers": req.headers, "method": req.method,
-        "path": req.path, "query": req.query, "queryString": req.query_string, "scheme": req.scheme,
-        "host": req.host, "port": req.port, "url": req.url, "env": env,
-    }, 200, {"x-echo": "yes"})
+    return context.res.json(
+        {
+            "body": req.body,
+            "bodyText": req.body_text,
+            "headers": req.headers,
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "queryString": req.query_string,
+            "scheme": req.scheme,
+            "host": req.host,
+            "port": req.port,
+            "url": req.url,
+            "env": env,
+        },
+        200,
+        {"x-echo": "yes"},
+    )

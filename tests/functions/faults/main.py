@@ -1,4 +1,5 @@
 """Test function: each path fails in one of the ways the runtime must report."""
+
 import os
 import time
 
