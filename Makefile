@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt bench-api bench-functions clean
+.PHONY: up test install lint fmt bench-api bench-functions bench-dmd clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,11 @@ fmt: $(STAMP)
 bench-functions: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/functions_realtime.py
 
+bench-dmd: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/dmd.py
+
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py
 
 clean:
-	rm -rf $(VENV) tests/node/node_modules .appwrite-local
+	rm -rf $(VENV) tests/node/node_modules .appwrite-local .bench
