@@ -389,7 +389,10 @@ class Rows:
             except sqlite3.IntegrityError as exc:
                 raise _integrity(exc, schema) from None
             if with_perms:
-                self._replace_perms_by_id(conn, schema, [(r[0], json.loads(r[3])) for r in rows])
+                # New rows have no permission rows to replace; only rows that existed need the delete.
+                entries = [(r[0], json.loads(r[3])) for r in rows if r[0] in existing or r[3] != "[]"]
+                if entries:
+                    self._replace_perms_by_id(conn, schema, entries)
         return self._fetch_many(conn, schema, ids)
 
     def _replace_perms_by_id(

@@ -98,7 +98,8 @@ class CatalogueBuilder:
     # --- files without sub-groups -----------------------------------------------------------------------------
     def _flat(self, kind: str, records: Iterator[Record]) -> Iterator[tuple[str, dict]]:
         for rec in records:
-            self.counts.add(rec.type)
+            if rec.type != "gtin":  # a GTIN file's AMPP only wraps GTINDATA records, counted in _gtins
+                self.counts.add(rec.type)
             if rec.type == "lookup":
                 self.lookups.setdefault(rec.table, {})[rec.fields.get("CD", "")] = rec.fields.get("DESC", "")
                 yield "dmd_lookups", lookup_row(rec)
