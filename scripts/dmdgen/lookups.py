@@ -238,13 +238,13 @@ class LookupSet:
         self.tables: dict[str, list[dict[str, str]]] = {}
         for name, rows in FIXED:
             self.tables[name] = [{"CD": cd, "DESC": desc} for cd, desc in rows]
-        self.units = self._history("UNIT_OF_MEASURE", rng, ids, UNITS, 181 if full else 20, "unit")
-        self.forms = self._history("FORM", rng, ids, FORMS, 191 if full else 16, "form")
+        self.units = self._history("UNIT_OF_MEASURE", ids, UNITS, 181 if full else 20, "unit")
+        self.forms = self._history("FORM", ids, FORMS, 191 if full else 16, "form")
         self.tables["ONT_FORM_ROUTE"] = [
             {"CD": f"{i:04d}", "DESC": f"{form.replace(' ', '')}.{route}"}
             for i, (form, route) in enumerate(((f, r) for f in FORMS for r in ROUTES), start=1)
         ][: 337 if full else 30]
-        self.routes = self._history("ROUTE", rng, ids, ROUTES, 69 if full else 12, "route")
+        self.routes = self._history("ROUTE", ids, ROUTES, 69 if full else 12, "route")
         self.tables["DT_PAYMENT_CATEGORY"] = [{"CD": cd, "DESC": desc} for cd, desc in DT_PAYMENT_CATEGORY]
         self.suppliers = self._suppliers(rng, ids, 2143 if full else 30)
         self.tables["FLAVOUR"] = [
@@ -254,15 +254,13 @@ class LookupSet:
         for name, rows in FIXED_AFTER_SUPPLIER:
             self.tables[name] = [{"CD": cd, "DESC": desc} for cd, desc in rows]
 
-    def _history(self, table, rng, ids, known: dict[str, str], size: int, noun: str) -> dict[str, str]:
+    def _history(self, table, ids, known: dict[str, str], size: int, noun: str) -> dict[str, str]:
         """A HistoryInfoType table: CD, optional CDDT + CDPREV, DESC. Returns name -> code."""
         rows = [{"CD": cd, "DESC": name} for name, cd in known.items()]
         while len(rows) < size:
             rows.append({"CD": ids.extension(), "DESC": f"{noun} {len(rows) + 1}"})
-        for row in rows[len(known) :][::7]:
-            row_prev = {"CD": row["CD"], "CDDT": "2019-04-01", "CDPREV": ids.extension(), "DESC": row["DESC"]}
-            row.clear()
-            row.update(row_prev)
+        for i in range(len(known), len(rows), 7):  # every 7th generated code replaced an earlier one
+            rows[i] = {"CD": rows[i]["CD"], "CDDT": "2019-04-01", "CDPREV": ids.extension(), "DESC": rows[i]["DESC"]}
         self.tables[table] = rows
         return {row["DESC"]: row["CD"] for row in rows}
 

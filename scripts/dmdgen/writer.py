@@ -14,15 +14,6 @@ from xml.sax.saxutils import escape
 from .model import LAYOUT, Release
 
 XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-SCHEMA = {
-    "lookup": "lookup",
-    "ingredient": "ingredient",
-    "vtm": "vtm",
-    "vmp": "vmp",
-    "vmpp": "vmpp",
-    "amp": "amp",
-    "ampp": "ampp",
-}
 
 
 def _record(tag: str, fields: dict[str, str]) -> str:
@@ -46,7 +37,7 @@ def _lookup_xml(release: Release) -> Iterator[str]:
 
 
 def _product_xml(release: Release, file: str, root: str, spec) -> Iterator[str]:
-    yield _header(root, f"{SCHEMA[file]}_v2_3.xsd") + "\n"
+    yield _header(root, f"{file}_v2_3.xsd") + "\n"
     for group, tag in spec:
         if group:
             yield f"<{group}>\n"

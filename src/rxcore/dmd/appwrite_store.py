@@ -38,7 +38,6 @@ class AppwriteCatalogue:
         self.max_in_flight = workers * 2
         self.in_flight: deque[Future] = deque()
         self.batches: dict[str, list[dict[str, Any]]] = {}
-        self.retried = 0
         self.batch_size = min(batch_size, BATCH)
         # SDK 27 services add the project header per call; the raw transport needs it spelled out.
         self.headers = {"content-type": "application/json", "X-Appwrite-Project": client.get_config("project")}
@@ -60,7 +59,6 @@ class AppwriteCatalogue:
             except requests.RequestException:
                 if attempt == self.retries:
                     raise
-            self.retried += 1
             self.sleep(min(0.2 * 2**attempt, 5.0))
         raise AssertionError("unreachable")
 

@@ -3,9 +3,9 @@ AMPP, denormalised for clients; a pack's every GTIN is in its details), `dmd_loo
 
 Sub-group records (VPI, DTINFO, PRICE_INFO, ...) come after their products in the same file, so each product file
 is read twice (sub-records first, kept as compact JSON per product; then the products); across files only small
-maps are kept (a VMP's VTM,
-form and schedule; an AMP's VMP and supplier; a pack's current GTIN). Every field of every record is kept in the
-row's `details` (dm+d element names, text values); the columns hold what clients filter and show."""
+maps are kept (a VMP's VTM, form and schedule; an AMP's VMP and supplier; a pack's current GTIN). Every field of
+every record is kept in the row's `details` (dm+d element names, text values); the columns hold what clients filter
+and show."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from .archive import KINDS, ReleaseArchive, archive_error
 from .parser import PARENT_FIELD, ROUTES, DmdFormatError, Record, parse
 
 MAIN_TYPES = {"vmp", "vmpp", "amp", "ampp"}  # files whose products have sub-groups later in the file
+# Record type -> its element name, for `details` (both CCONTENT types are CCONTENT there).
+ELEMENT = {record_type: tag for routes in ROUTES.values() for (_, tag), record_type in routes.items()}
 LEGAL = {"GSL": "GSL", "P": "P", "POM": "POM"}  # LEGAL_CATEGORY descriptions; anything else is NA
 SCHEDULE = re.compile(r"Schedule\s+([1-5])", re.IGNORECASE)
 # Fallback when a CONTROL_DRUG_CATEGORY description does not name a schedule (dmd.md §2.8).
@@ -125,7 +127,7 @@ class CatalogueBuilder:
         """Two passes over the member: the first keeps each product's sub-records (newline-separated JSON in one
         bytes object: small, and JSON text never holds a raw newline), the second streams the products and emits
         each row at once. Holding the sub-records rather than the products halves the memory on AMP and AMPP."""
-        sub_types = frozenset(t for (_, _), t in ROUTES[kind].items() if t != kind)
+        sub_types = frozenset(ROUTES[kind].values()) - {kind}
         subs: dict[str, bytes] = {}
         with self.archive.open(kind) as stream:
             for rec in parse(kind, stream, skip=frozenset({kind})):
@@ -178,20 +180,28 @@ class CatalogueBuilder:
             "details": orjson.dumps(details).decode(),
         }
 
+    @staticmethod
+    def _details(fields: dict, subs: dict, type_: str) -> dict:
+        """The record under its own element name, then its sub-records under theirs."""
+        return {ELEMENT[type_]: fields, **{ELEMENT[sub_type]: records for sub_type, records in subs.items()}}
+
+    @staticmethod
+    def _apply_vmp_facts(row: dict, facts: VmpFacts) -> dict:
+        row.update(
+            vtm_code=facts.vtm,
+            form=facts.form,
+            cd_schedule=facts.schedule,
+            cd_category=facts.category,
+            controlled=facts.schedule is not None,
+        )
+        return row
+
     def _with_vmp(self, row: dict, vpid: str | None) -> dict:
         facts = self.vmps.get(vpid or "")
         row["vmp_code"] = vpid
         if vpid and facts is None:
             self.counts.add(row["type"] + "->vmp", self.counts.orphans)
-        if facts:
-            row.update(
-                vtm_code=facts.vtm,
-                form=facts.form,
-                cd_schedule=facts.schedule,
-                cd_category=facts.category,
-                controlled=facts.schedule is not None,
-            )
-        return row
+        return self._apply_vmp_facts(row, facts) if facts else row
 
     @staticmethod
     def _finish(row: dict, discontinued: bool) -> dict:
@@ -200,7 +210,7 @@ class CatalogueBuilder:
         return row
 
     def _vtm(self, fields: dict) -> dict:
-        return self._base("vtm", fields.get("VTMID", ""), fields, {"VTM": fields})
+        return self._base("vtm", fields.get("VTMID", ""), fields, self._details(fields, {}, "vtm"))
 
     def _vmp(self, fields: dict, subs: dict) -> dict:
         vpid = fields.get("VPID", "")
@@ -215,22 +225,13 @@ class CatalogueBuilder:
             fields.get("VTMID") or None, next((f for f in forms if f), None), schedule, category if schedule else None
         )
         self.vmps[vpid] = facts
-        details = {"VMP": fields, **{k.upper(): v for k, v in subs.items()}}
-        row = self._base("vmp", vpid, fields, details)
-        row.update(
-            vtm_code=facts.vtm,
-            form=facts.form,
-            cd_schedule=schedule,
-            cd_category=facts.category,
-            controlled=schedule is not None,
-        )
+        row = self._apply_vmp_facts(self._base("vmp", vpid, fields, self._details(fields, subs, "vmp")), facts)
         return self._finish(row, fields.get("NON_AVAILCD") == "0001")
 
     def _vmpp(self, fields: dict, subs: dict) -> dict:
         vppid = fields.get("VPPID", "")
         self.vmpp_vmp[vppid] = fields.get("VPID", "")
-        details = {"VMPP": fields, **{("CCONTENT" if k == "vmpp_ccontent" else k.upper()): v for k, v in subs.items()}}
-        row = self._with_vmp(self._base("vmpp", vppid, fields, details), fields.get("VPID"))
+        row = self._with_vmp(self._base("vmpp", vppid, fields, self._details(fields, subs, "vmpp")), fields.get("VPID"))
         row["price_pence"] = next((as_int(d.get("PRICE")) for d in subs.get("dtinfo", [])), None)
         return self._finish(row, False)
 
@@ -238,10 +239,7 @@ class CatalogueBuilder:
         apid = fields.get("APID", "")
         supplier = self.lookups.get("SUPPLIER", {}).get(fields.get("SUPPCD", ""))
         self.amps[apid] = (fields.get("VPID", ""), supplier)
-        row = self._with_vmp(
-            self._base("amp", apid, fields, {"AMP": fields, **{k.upper(): v for k, v in subs.items()}}),
-            fields.get("VPID"),
-        )
+        row = self._with_vmp(self._base("amp", apid, fields, self._details(fields, subs, "amp")), fields.get("VPID"))
         row["supplier"] = supplier
         return self._finish(row, fields.get("AVAIL_RESTRICTCD") == "0009")
 
@@ -255,7 +253,7 @@ class CatalogueBuilder:
             self.counts.add("ampp->vmpp", self.counts.orphans)
         elif amp and amp[0] != vmp_of_pack:
             self.counts.inconsistent += 1
-        details = {"AMPP": fields, **{("CCONTENT" if k == "ampp_ccontent" else k.upper()): v for k, v in subs.items()}}
+        details = self._details(fields, subs, "ampp")
         gtins = self.gtin_data.pop(appid, None)
         if gtins:
             details["GTINDATA"] = orjson.loads(gtins)

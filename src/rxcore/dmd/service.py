@@ -89,13 +89,13 @@ def sync_from_trud(request: FunctionRequest, store, force: bool) -> dict[str, An
     )
     release = trud.latest_release()
     name = release.get("archiveFileName", "")
-    done = None if force else store.completed_release((release.get("archiveFileSha256") or "").lower())
-    if done:  # known from TRUD's checksum: no download needed
-        request.log(f"TRUD's newest release {name} is already synced as {done['$id']}; skipped")
-        return {"status": "skipped", "release": done["$id"], "reason": "unchanged"}
+    sync = DmdSync(store, log=request.log)
+    answer = None if force else sync.skipped(release.get("archiveFileSha256") or "")
+    if answer:  # known from TRUD's checksum: no download needed
+        return answer
     with tempfile.TemporaryDirectory(prefix="dmd-") as tmp:
         path = os.path.join(tmp, name or "release.zip")
         request.log(f"downloading {name} ({release.get('archiveFileSizeBytes')} bytes) from TRUD")
         sha256 = trud.download(release, path)
         source = Source(path, name, sha256, os.path.getsize(path), "trud", trud.public_metadata(release))
-        return DmdSync(store, log=request.log).run(source, force=force)
+        return sync.run(source, force=force)
