@@ -203,11 +203,12 @@ class DmdSync:
         self.store.save_release(key, record)
 
     def _check(self, per_type: dict[str, dict[str, int]], force: bool) -> None:
-        """Refuse a release that looks broken before anything is retired (a silent drop means a layout change)."""
+        """Refuse a release that looks broken before anything is retired (a silent drop means a layout change).
+        `force` accepts a release that shrank, as the error invites; a type with no records at all is never taken."""
         empty = [t for t in MEDICINE_TYPES if per_type[t]["records"] == 0]
         if empty:
             raise ServiceError(422, "dmd_release_incomplete", f"The release has no {', '.join(empty)} records.")
-        previous = self.store.last_complete_release()
+        previous = None if force else self.store.last_complete_release()
         if previous:
             before = orjson.loads(previous["counts"]).get("medicines", {})
             for t in MEDICINE_TYPES:
