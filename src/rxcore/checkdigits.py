@@ -2,6 +2,9 @@
 
 - Verhoeff: SNOMED CT concept ids, hence every dm+d id (VTM, VMP, AMP, VMPP, AMPP, ingredient, lookup ids).
 - GS1 mod 10: GTIN-8/12/13/14 barcodes on medicine packs.
+- Modulus 11 (weights 10..2): the NHS number.
+- ISO/IEC 7064 MOD 37-2 with `+` for 36: the EPS prescription ID's check character.
+- Luhn: the Australian IHI, HPI-I and HPI-O.
 """
 
 from __future__ import annotations
@@ -67,3 +70,43 @@ def gtin_valid(gtin: str) -> bool:
 def snomed_id_valid(sctid: str) -> bool:
     """A SNOMED CT concept id: 6-18 digits, no leading zero, partition 00 or 10, Verhoeff check digit."""
     return 6 <= len(sctid) <= 18 and sctid[0] != "0" and sctid[-3:-1] in ("00", "10") and verhoeff_valid(sctid)
+
+
+def nhs_mod11_digit(stem: str) -> int | None:
+    """The NHS number check digit for a 9-digit stem, or None when the stem has none (remainder gives 10)."""
+    check = 11 - sum(int(ch) * weight for ch, weight in zip(stem, range(10, 1, -1), strict=True)) % 11
+    return None if check == 10 else check % 11
+
+
+MOD37_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ+"
+
+
+def _mod37_total(payload: str) -> int:
+    total = 0
+    for ch in payload:
+        total = ((total + int(ch, 36)) * 2) % 37
+    return total
+
+
+def mod37_2_char(payload: str) -> str:
+    """ISO/IEC 7064 MOD 37-2 check character for `payload` (0-9, A-Z), with `+` standing for 36."""
+    return MOD37_ALPHABET[(38 - _mod37_total(payload)) % 37]
+
+
+def mod37_2_valid(payload: str, check: str) -> bool:
+    if check not in MOD37_ALPHABET or not payload.isascii() or not payload.isalnum() or payload != payload.upper():
+        return False
+    return (_mod37_total(payload) + MOD37_ALPHABET.index(check)) % 37 == 1
+
+
+def luhn_valid(number: str) -> bool:
+    """Luhn over every digit (check digit last)."""
+    if not number.isascii() or not number.isdigit():
+        return False
+    total = 0
+    for i, digit in enumerate(map(int, reversed(number))):
+        if i % 2:
+            digit *= 2
+            digit -= 9 if digit > 9 else 0
+        total += digit
+    return total % 10 == 0
