@@ -43,6 +43,14 @@ def platform_admin(platform: LocalServer) -> Client:
     return _client(platform).set_key(platform.api_key)
 
 
+@pytest.fixture(scope="session")
+def rx(platform: LocalServer, platform_admin: Client):
+    """Clinics, practitioners, patients and a small catalogue on the platform server (tests/support/rx_world.py)."""
+    from tests.support.rx_world import build
+
+    return build(platform, platform_admin)
+
+
 def _client(server: LocalServer) -> Client:
     client = Client()
     client.set_endpoint(server.endpoint)

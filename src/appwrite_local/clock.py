@@ -22,6 +22,9 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
 
+    def offset_seconds(self) -> float:
+        return self._offset.total_seconds()
+
     def advance(self, seconds: float) -> datetime:
         if seconds < 0:
             raise ValueError("the clock only moves forward")

@@ -157,6 +157,7 @@ class Executor:
                 "OPEN_RUNTIMES_LOGS_DIR": str(self.logs_dir),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
+                "APPWRITE_LOCAL_CLOCK": "1",  # tells rxcore.clock to trust x-appwrite-local-clock-offset
             }
         )
         return env
@@ -444,6 +445,8 @@ class Executor:
             "x-appwrite-country-code": "",
             "x-appwrite-continent-code": "",
             "x-appwrite-continent-eu": "false",
+            # Local only: how far the server's clock has been moved, so functions can follow it (rxcore.clock).
+            "x-appwrite-local-clock-offset": f"{services.clock.offset_seconds():.3f}",
         }
 
     def run_in_background(self, execution_id: str) -> None:

@@ -11,11 +11,13 @@ import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
 
+from rxcore.clock import clock_offset, utc_now
 from rxcore.errors import ServiceError
 
 
@@ -31,6 +33,14 @@ class FunctionRequest:
     @property
     def trigger(self) -> str:
         return self.headers.get("x-appwrite-trigger", "http")
+
+    @property
+    def client_ip(self) -> str:
+        return self.headers.get("x-appwrite-client-ip", "")
+
+    def now(self) -> datetime:
+        """Now, following the local server's movable clock in development and tests (see rxcore.clock)."""
+        return utc_now(clock_offset(self.headers, self.env))
 
 
 def make_client(headers: dict[str, str], env: dict[str, str]) -> Client:

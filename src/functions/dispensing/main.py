@@ -1,0 +1,13 @@
+"""dispensing: see docs/functions/dispensing.md. Thin shell over rxcore.prescribing.dispense."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
+
+from rxcore.function_shell import run  # noqa: E402
+from rxcore.prescribing.dispense import handle  # noqa: E402
+
+
+def main(context):
+    return run(context, handle)

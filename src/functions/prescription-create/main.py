@@ -1,0 +1,13 @@
+"""prescription-create: see docs/functions/prescription-create.md. Thin shell over rxcore.prescribing.prescribe."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
+
+from rxcore.function_shell import run  # noqa: E402
+from rxcore.prescribing.prescribe import handle  # noqa: E402
+
+
+def main(context):
+    return run(context, handle)

@@ -1,0 +1,100 @@
+"""Who may do what, decided from the caller Appwrite identified (`x-appwrite-user-id`) and our rows.
+
+A practitioner row (id = the user's id) says whether the user is an active prescriber or pharmacist and of which
+clinics. Anything about another clinic's records answers 404, so its existence is not revealed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rxcore.audit import AuditEvent
+from rxcore.errors import ServiceError
+from rxcore.function_shell import FunctionRequest
+from rxcore.tables import Tables
+
+_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="rx-read")  # kept warm between executions
+
+
+def gather(**calls: Callable[[], Any]) -> dict[str, Any]:
+    """Run independent reads at once; answers by name. The first error is raised."""
+    futures = {name: _POOL.submit(call) for name, call in calls.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def row_permissions(clinic_id: str, patient: dict[str, Any]) -> list[str]:
+    """Clinic staff read the clinic's records; a patient linked to a user account reads their own."""
+    permissions = [f'read("team:{clinic_id}")']
+    if patient.get("user_id"):
+        permissions.append(f'read("user:{patient["user_id"]}")')
+    return permissions
+
+
+def require_keys(body: dict[str, Any], allowed: set[str]) -> None:
+    """Unknown keys are refused, so a caller cannot slip in `userId` or `prescriberId` and expect it to count."""
+    unknown = sorted(set(body) - allowed - {"action"})
+    if unknown:
+        raise ServiceError(
+            400,
+            "general_argument_invalid",
+            f"Unknown field(s) {', '.join(unknown)}. The caller is the signed-in user; allowed: "
+            + ", ".join(sorted(allowed)),
+        )
+
+
+def text_field(body: dict[str, Any], key: str, *, required: bool = True, limit: int = 200) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ServiceError(400, "general_argument_invalid", f"`{key}` must be text of 1 to {limit} characters.")
+    return value.strip()
+
+
+@dataclass
+class Caller:
+    request: FunctionRequest
+    tables: Tables
+    user_id: str
+    now: datetime
+
+    def event(
+        self,
+        role: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        clinic_id: str,
+        patient_id: str | None,
+        **detail: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            actor_id=self.user_id,
+            actor_role=role,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            ip=self.request.client_ip,
+            detail=detail,
+        )
+
+
+def caller(request: FunctionRequest) -> Caller:
+    if not request.user_id:
+        raise ServiceError(401, "user_unauthorized", "Sign in first: this function acts for a signed-in user.")
+    database = request.env.get("RX_DATABASE_ID", "main")
+    return Caller(request, Tables(request.client, database), request.user_id, request.now())
+
+
+def practitioner_of(row: dict[str, Any] | None, role: str, clinic_id: str | None = None) -> dict[str, Any]:
+    """The caller's practitioner row if they are an active `role` (of `clinic_id` when given); otherwise 403/404."""
+    if row is None or row["role"] != role or not row.get("active"):
+        raise ServiceError(403, "practitioner_not_authorised", f"Only an active {role} may do this.")
+    if clinic_id is not None and clinic_id not in (row.get("clinic_ids") or []):
+        raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
+    return row

@@ -1,0 +1,326 @@
+"""The dispensing function's service: verify a prescription by its number, and dispense it.
+
+A dispense reads the prescription inside a transaction, plans each supply with the pure rules, and commits the
+item updates, the dispensing records, the new status and the audit event together. Record ids are derived from
+(item, supply, part), so two pharmacists racing for the last quantity write the same row and only the first
+commit lands; the other re-reads and is told nothing is left. A request's idempotency key marks its records, so
+sending it again changes nothing. See docs/functions/dispensing.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from appwrite.query import Query
+
+from rxcore import audit, signing
+from rxcore.clock import iso
+from rxcore.errors import ServiceError
+from rxcore.function_shell import FunctionRequest
+from rxcore.identifiers import InvalidIdentifier
+from rxcore.prescribing import canonical
+from rxcore.prescribing.access import Caller, caller, gather, practitioner_of, require_keys, text_field
+from rxcore.prescribing.dispense_rules import (
+    DISPENSABLE,
+    DispenseRefused,
+    ItemState,
+    dispensable_problem,
+    plan_supply,
+    status_after,
+)
+from rxcore.prescribing.numbers import normalise_number
+from rxcore.prescribing.prescribe import public
+from rxcore.prescribing.rules import MAX_ITEMS
+from rxcore.tables import retry_conflicts
+
+RECORD_FIELDS = ("item_id", "supply_number", "part", "quantity", "owing", "dispensed_at", "pharmacist_id", "note")
+
+
+def _number(body: dict[str, Any]) -> str:
+    try:
+        return normalise_number(body.get("number"))
+    except InvalidIdentifier as exc:
+        raise ServiceError(400, "prescription_number_invalid", f"`number`: {exc}.") from None
+
+
+def _find(c: Caller, number: str, **extra: Any) -> dict[str, Any]:
+    """The caller as an active pharmacist and the prescription, if it belongs to one of their clinics."""
+    t = c.tables
+    reads = gather(
+        practitioner=lambda: t.get("practitioners", c.user_id),
+        found=lambda: t.list("prescriptions", [Query.equal("number", number), Query.limit(1)]),
+        **extra,
+    )
+    pharmacist = practitioner_of(reads["practitioner"], "pharmacist")
+    prescription = reads["found"][0] if reads["found"] else None
+    if prescription is None or prescription["clinic_id"] not in (pharmacist.get("clinic_ids") or []):
+        raise ServiceError(404, "prescription_not_found", f"No prescription numbered {number} for your clinic.")
+    reads["prescription"] = prescription
+    return reads
+
+
+def _details(c: Caller, prescription: dict[str, Any]) -> dict[str, Any]:
+    t = c.tables
+    items_query = [Query.equal("prescription_id", prescription["$id"]), Query.order_asc("line"), Query.limit(MAX_ITEMS)]
+    return gather(
+        items=lambda: t.list("prescription_items", items_query),
+        prescriber=lambda: t.get("practitioners", prescription["prescriber_id"]),
+        head=lambda: audit.head_of(t, prescription["clinic_id"]),
+    )
+
+
+def signature_problem(
+    prescription: dict[str, Any], items: list[dict[str, Any]], prescriber: dict[str, Any] | None
+) -> str | None:
+    """Why the signature does not hold, or None: the prescriber's public key must be the one that signed, the
+    signature must verify over the stored snapshot, and the rows must still say what was signed."""
+    if prescription["status"] == "draft" or not prescription.get("signature"):
+        return None  # unsigned: reported as prescription_not_signed
+    public_key = (prescriber or {}).get("public_key")
+    if not public_key or signing.fingerprint(public_key) != prescription.get("key_fingerprint"):
+        return "the prescriber's public key is not the one this prescription was signed with"
+    signed = json.loads(prescription.get("snapshot") or "{}")
+    if not signing.verify(public_key, canonical.canonical_bytes(signed), prescription["signature"]):
+        return "the signature does not verify"
+    if not canonical.matches_rows(signed, prescription, items):
+        return "the prescription's rows differ from what was signed"
+    return None
+
+
+def _item_view(row: dict[str, Any], state: ItemState) -> dict[str, Any]:
+    return public(row) | {
+        "owing": float(state.owing),
+        "supplies_remaining": state.supplies_allowed - state.supplies_done,
+    }
+
+
+def _expire(c: Caller, prescription: dict[str, Any], head: dict[str, Any] | None, tx: str | None = None) -> None:
+    """Record that a signed prescription ran past its dates (a state change, so it is audited)."""
+    if prescription["status"] not in DISPENSABLE:
+        return
+    t = c.tables
+    event = c.event(
+        "system",
+        "prescription.expired",
+        "prescription",
+        prescription["$id"],
+        prescription["clinic_id"],
+        prescription["patient_id"],
+        number=prescription["number"],
+        expires_on=prescription["expires_on"],
+    )
+    operations = [t.op("update", "prescriptions", prescription["$id"], {"status": "expired"})]
+    t.commit(operations + audit.append_operations(t, [event], iso(c.now), head), tx)
+
+
+def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    require_keys(body, {"number"})
+    number = _number(body)
+    prescription = _find(c, number)["prescription"]
+    more = _details(c, prescription)
+    states = [ItemState.from_row(row) for row in more["items"]]
+    broken = signature_problem(prescription, more["items"], more["prescriber"])
+    problem = (
+        DispenseRefused(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
+        if broken
+        else dispensable_problem(prescription, states, c.now.date())
+    )
+    result = {"signature_valid": broken is None and prescription["status"] != "draft", "dispensable": problem is None}
+    if problem is not None:
+        result["problem"] = problem.to_json()
+    event = c.event(
+        "pharmacist",
+        "prescription.verified",
+        "prescription",
+        prescription["$id"],
+        prescription["clinic_id"],
+        prescription["patient_id"],
+        number=number,
+        **result,
+    )
+    if problem is not None and problem.type == "prescription_expired" and prescription["status"] in DISPENSABLE:
+        retry_conflicts(lambda: _expire(c, prescription, None))
+        prescription = prescription | {"status": "expired"}
+    audit.append(c.tables, [event], iso(c.now))
+    return {
+        "prescription": public(prescription),
+        "items": [_item_view(row, state) for row, state in zip(more["items"], states, strict=True)],
+        "verification": result | {"key_fingerprint": prescription.get("key_fingerprint")},
+    }
+
+
+def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    raw = body.get("items")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ITEMS:
+        raise ServiceError(400, "dispense_invalid", f"`items` must list 1 to {MAX_ITEMS} items to supply.")
+    lines = []
+    for n, entry in enumerate(raw, start=1):
+        if not isinstance(entry, dict) or set(entry) - {"itemId", "quantity"}:
+            raise ServiceError(400, "dispense_invalid", f"Line {n}: give `itemId` and `quantity` only.")
+        item_id = entry.get("itemId")
+        try:
+            quantity = Decimal(str(entry.get("quantity")))
+        except InvalidOperation:
+            quantity = Decimal(0)
+        if (
+            not isinstance(item_id, str)
+            or isinstance(entry.get("quantity"), bool)
+            or not quantity.is_finite()
+            or quantity <= 0
+        ):
+            raise ServiceError(400, "dispense_invalid", f"Line {n}: `itemId` is text and `quantity` a number above 0.")
+        lines.append((item_id, quantity))
+    if len({item_id for item_id, _ in lines}) != len(lines):
+        raise ServiceError(400, "dispense_invalid", "Each item may appear once per dispense.")
+    return lines
+
+
+def _replay(c: Caller, prescription: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    more = _details(c, prescription)
+    states = [ItemState.from_row(row) for row in more["items"]]
+    return {
+        "prescription": public(prescription),
+        "records": [public(r) for r in sorted(records, key=lambda r: r["$id"])],
+        "items": [_item_view(row, state) for row, state in zip(more["items"], states, strict=True)],
+        "replayed": True,
+    }
+
+
+def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    require_keys(body, {"number", "idempotencyKey", "items", "note"})
+    number = _number(body)
+    key = text_field(body, "idempotencyKey", limit=64)
+    note = text_field(body, "note", required=False, limit=400)
+    lines = _lines(body)
+    request_key = hashlib.sha256(f"{c.user_id}:{key}".encode()).hexdigest()
+    t = c.tables
+
+    def attempt() -> dict[str, Any]:
+        tx = t.begin()  # first: a row another pharmacist changes after this point fails our commit
+        try:
+            reads = _find(
+                c,
+                number,
+                done=lambda: t.list(
+                    "dispensing_records", [Query.equal("request_key", request_key), Query.limit(MAX_ITEMS)]
+                ),
+            )
+            prescription = reads["prescription"]
+            if reads["done"]:
+                t.rollback(tx)
+                return _replay(c, prescription, reads["done"])
+            more = _details(c, prescription)
+            broken = signature_problem(prescription, more["items"], more["prescriber"])
+            if broken:
+                t.rollback(tx)
+                event = c.event(
+                    "pharmacist",
+                    "prescription.verification_failed",
+                    "prescription",
+                    prescription["$id"],
+                    prescription["clinic_id"],
+                    prescription["patient_id"],
+                    number=number,
+                    reason=broken,
+                )
+                audit.append(t, [event], iso(c.now))
+                raise ServiceError(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
+            rows = {row["$id"]: row for row in more["items"]}
+            states = {item_id: ItemState.from_row(row) for item_id, row in rows.items()}
+            problem = dispensable_problem(prescription, list(states.values()), c.now.date())
+            if problem is not None:
+                if problem.type == "prescription_expired":
+                    _expire(c, prescription, more["head"], tx)
+                else:
+                    t.rollback(tx)
+                raise problem
+            return _apply(c, tx, prescription, rows, states, lines, request_key, note, more["head"])
+        except BaseException:
+            t.rollback(tx)
+            raise
+
+    return retry_conflicts(attempt)
+
+
+def _apply(
+    c: Caller,
+    tx: str,
+    prescription: dict[str, Any],
+    rows: dict[str, dict[str, Any]],
+    states: dict[str, ItemState],
+    lines: list[tuple[str, Decimal]],
+    request_key: str,
+    note: str | None,
+    head: dict[str, Any] | None,
+) -> dict[str, Any]:
+    t = c.tables
+    now = iso(c.now)
+    permissions = [p for p in prescription.get("$permissions", []) if p.startswith("read(")]
+    operations, records = [], []
+    for item_id, quantity in lines:
+        if item_id not in states:
+            raise ServiceError(404, "item_not_found", f"Prescription {prescription['number']} has no item {item_id}.")
+        supply = plan_supply(states[item_id], quantity, c.now)
+        states[item_id] = after = supply.item
+        record = {
+            "prescription_id": prescription["$id"],
+            "item_id": item_id,
+            "clinic_id": prescription["clinic_id"],
+            "patient_id": prescription["patient_id"],
+            "pharmacist_id": c.user_id,
+            "supply_number": supply.supply_number,
+            "part": supply.part,
+            "quantity": float(supply.quantity),
+            "owing": float(supply.owing),
+            "request_key": request_key,
+            "dispensed_at": now,
+            "note": note,
+        }
+        records.append({"$id": supply.record_id} | record)
+        operations.append(
+            t.op("create", "dispensing_records", supply.record_id, record | {"$permissions": permissions})
+        )
+        operations.append(t.op("update", "prescription_items", item_id, _item_update(after)))
+    status = status_after(list(states.values()))
+    operations.append(t.op("update", "prescriptions", prescription["$id"], {"status": status}))
+    event = c.event(
+        "pharmacist",
+        "prescription.dispensed",
+        "prescription",
+        prescription["$id"],
+        prescription["clinic_id"],
+        prescription["patient_id"],
+        number=prescription["number"],
+        status=status,
+        supplied=[{k: r[k] for k in ("item_id", "supply_number", "part", "quantity", "owing")} for r in records],
+    )
+    t.commit(operations + audit.append_operations(t, [event], now, head), tx)
+    return {
+        "prescription": public(prescription | {"status": status}),
+        "records": sorted(records, key=lambda r: r["$id"]),
+        "items": [_item_view(rows[i] | _item_update(s), s) for i, s in states.items()],
+        "replayed": False,
+    }
+
+
+def _item_update(state: ItemState) -> dict[str, Any]:
+    last: datetime | None = state.last_supply_at
+    return {
+        "supplies_done": state.supplies_done,
+        "current_supplied": float(state.current_supplied),
+        "current_parts": state.current_parts,
+        "last_supply_at": iso(last) if last else None,
+    }
+
+
+ACTIONS = {"verify": verify, "dispense": dispense}
+
+
+def handle(request: FunctionRequest) -> dict[str, Any]:
+    action = request.body.get("action")
+    if action not in ACTIONS:
+        raise ServiceError(400, "general_argument_invalid", f"`action` must be one of {', '.join(ACTIONS)}.")
+    return ACTIONS[action](caller(request), request.body)

@@ -1,0 +1,341 @@
+"""Prescribing rules, pure: which products may be prescribed, controlled-drug requirements, validity.
+
+UK: Human Medicines Regulations 2012 reg 217 (6 months; repeatables first dispensed within 6 months),
+Misuse of Drugs Regulations 2001 (Schedules 2 and 3: total quantity in words and figures, a dose, the form,
+no repeats; Schedules 2-4 valid 28 days) and the DHSC 30-day supply guidance (a warning that needs a recorded
+justification). Australia: the Poisons Standard (S8: authority or permit number, repeats only with an interval,
+quantity in words and figures, one S8 item per prescription; S4 valid 12 months, S8 6 months) and the PBS
+default of 20 days between supplies for items with more than 4 repeats. Sources and confidence:
+../shared/reference/identifiers-and-rules.md sections 4 and 8."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rxcore.errors import ServiceError
+from rxcore.prescribing.words import words_to_number
+
+MAX_ITEMS = 20
+MAX_REPEATS = 12
+PRESCRIBABLE_TYPES = ("vmp", "amp")
+UK_WORDS_SCHEDULES = ("2", "3")  # total quantity in words and figures, no repeats, a real dose
+UK_28_DAY_SCHEDULES = ("2", "3", "4")
+AU_STATES = ("NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT")
+PBS_DEFAULT_INTERVAL_DAYS = 20
+_AS_DIRECTED = re.compile(r"^(?:(?:take|use|apply|give)\s+)?as\s+directed\.?$", re.IGNORECASE)
+
+
+class RuleViolation(ServiceError):
+    """A prescription the rules refuse: 400 with a specific type and a message naming the item."""
+
+    def __init__(self, type_: str, message: str):
+        super().__init__(400, type_, message)
+
+
+@dataclass(frozen=True)
+class Product:
+    """The facts of a `medicines` row that prescribing depends on."""
+
+    code: str
+    type: str
+    name: str
+    form: str | None
+    legal_category: str | None
+    cd_schedule: str | None  # UK Misuse of Drugs Regulations schedule "1".."5"
+    au_schedule: str | None  # Australian Poisons Standard schedule "S2".."S9"
+    discontinued: bool
+    invalid: bool
+    available: bool
+    retired: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Product:
+        return cls(
+            code=row["code"],
+            type=row["type"],
+            name=row["name"],
+            form=row.get("form"),
+            legal_category=row.get("legal_category"),
+            cd_schedule=row.get("cd_schedule"),
+            au_schedule=row.get("au_schedule"),
+            discontinued=bool(row.get("discontinued")),
+            invalid=bool(row.get("invalid")),
+            available=row.get("available", True) is not False,
+            retired=bool(row.get("retired")),
+        )
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    code: str
+    dose: str
+    quantity: Decimal
+    unit: str
+    quantity_words: str | None
+    repeats: int
+    repeat_interval_days: int | None
+    days_supply: int | None
+    justification: str | None
+
+
+@dataclass(frozen=True)
+class CheckedItem:
+    line: int
+    product: Product
+    request: ItemRequest
+    schedule: str | None  # the controlled-drug schedule that applied: UK "2".."5" or AU "S8"
+    controlled: bool
+    first_dispense_days: tuple[int, str]  # (amount, "days" | "months") from the appropriate date
+    validity: tuple[int, str]
+    min_interval_days: int  # between the start of one supply and the next
+
+
+def _text(item: dict[str, Any], key: str, label: str, line: int, limit: int = 400) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise RuleViolation("prescription_invalid", f"Item {line}: `{key}` ({label}) is required.")
+    if len(value) > limit:
+        raise RuleViolation("prescription_invalid", f"Item {line}: `{key}` is longer than {limit} characters.")
+    return value.strip()
+
+
+def _whole(item: dict[str, Any], key: str, line: int, low: int, high: int) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RuleViolation(
+            "prescription_invalid", f"Item {line}: `{key}` must be a whole number from {low} to {high}."
+        )
+    return value
+
+
+def parse_item(item: Any, line: int) -> ItemRequest:
+    """One entry of the request's `items`, checked for shape only."""
+    if not isinstance(item, dict):
+        raise RuleViolation("prescription_invalid", f"Item {line} must be an object.")
+    code = _text(item, "code", "a dm+d VMP or AMP code", line, 18)
+    try:
+        quantity = Decimal(str(item.get("quantity")))
+    except InvalidOperation:
+        quantity = Decimal(0)
+    if isinstance(item.get("quantity"), bool) or not quantity.is_finite() or not 0 < quantity <= 100000:
+        raise RuleViolation("prescription_invalid", f"Item {line}: `quantity` must be a number above 0.")
+    words = item.get("quantityWords")
+    if words is not None and not isinstance(words, str):
+        raise RuleViolation("prescription_invalid", f"Item {line}: `quantityWords` must be text.")
+    justification = item.get("clinicalJustification")
+    if justification is not None and (not isinstance(justification, str) or not justification.strip()):
+        raise RuleViolation("prescription_invalid", f"Item {line}: `clinicalJustification` must be text.")
+    return ItemRequest(
+        code=code,
+        dose=_text(item, "dose", "the directions", line),
+        quantity=quantity,
+        unit=_text(item, "unit", "e.g. tablets, mL", line, 40),
+        quantity_words=words.strip() if words and words.strip() else None,
+        repeats=_whole(item, "repeats", line, 0, MAX_REPEATS) or 0,
+        repeat_interval_days=_whole(item, "repeatIntervalDays", line, 1, 365),
+        days_supply=_whole(item, "daysSupply", line, 1, 366),
+        justification=justification.strip() if justification else None,
+    )
+
+
+def _label(line: int, product: Product) -> str:
+    return f"Item {line} ({product.name})"
+
+
+def _check_product(line: int, code: str, product: Product | None) -> Product:
+    if product is None:
+        raise RuleViolation("medicine_not_found", f"Item {line}: no medicine has the dm+d code {code}.")
+    label = _label(line, product)
+    if product.type not in PRESCRIBABLE_TYPES:
+        raise RuleViolation(
+            "medicine_not_prescribable",
+            f"{label} is a {product.type.upper()}; prescribe a VMP (generic) or AMP (brand) code.",
+        )
+    if product.retired or product.invalid:
+        raise RuleViolation("medicine_not_prescribable", f"{label} is no longer valid in dm+d.")
+    if product.discontinued or not product.available:
+        raise RuleViolation("medicine_not_prescribable", f"{label} is discontinued or not available.")
+    return product
+
+
+def _check_words(label: str, request: ItemRequest, required: bool, rule: str) -> None:
+    if request.quantity_words is None:
+        if required:
+            raise RuleViolation(
+                "controlled_drug_quantity_words_required",
+                f"{label}: {rule} needs the total quantity in words and figures (`quantityWords`).",
+            )
+        return
+    in_words = words_to_number(request.quantity_words)
+    if in_words != request.quantity:
+        raise RuleViolation(
+            "controlled_drug_quantity_words_mismatch",
+            f"{label}: the quantity in words ({request.quantity_words!r}) does not match the figures "
+            f"({request.quantity.normalize():f}).",
+        )
+
+
+def _check_dose(label: str, request: ItemRequest, rule: str) -> None:
+    if _AS_DIRECTED.match(request.dose):
+        raise RuleViolation(
+            "controlled_drug_dose_required", f"{label}: {rule} needs a dose; 'as directed' alone is not one."
+        )
+
+
+def check_uk_item(line: int, product: Product, request: ItemRequest) -> CheckedItem:
+    label = _label(line, product)
+    schedule = product.cd_schedule
+    if schedule == "1":
+        raise RuleViolation("medicine_not_prescribable", f"{label} is a Schedule 1 controlled drug.")
+    rule = f"a Schedule {schedule} controlled drug"
+    if schedule in UK_WORDS_SCHEDULES:
+        _check_words(label, request, True, rule)
+        _check_dose(label, request, rule)
+        if request.repeats:
+            raise RuleViolation(
+                "controlled_drug_repeats_not_allowed", f"{label}: {rule} cannot be on a repeatable prescription."
+            )
+        if not product.form:
+            raise RuleViolation("controlled_drug_form_required", f"{label}: {rule} needs its form in dm+d.")
+    else:
+        _check_words(label, request, False, rule)
+    if schedule in UK_28_DAY_SCHEDULES:
+        if request.days_supply is None:
+            raise RuleViolation(
+                "controlled_drug_days_supply_required", f"{label}: {rule} needs `daysSupply` (at most 30 advised)."
+            )
+        if request.days_supply > 30 and not request.justification:
+            raise RuleViolation(
+                "controlled_drug_supply_over_30_days",
+                f"{label}: more than 30 days' supply of {rule} needs a `clinicalJustification` (DHSC guidance).",
+            )
+        first = (28, "days")
+        validity = (28, "days") if not request.repeats else (6, "months")
+    else:
+        first = (6, "months")
+        validity = (12, "months") if request.repeats else (6, "months")
+    return CheckedItem(
+        line=line,
+        product=product,
+        request=request,
+        schedule=schedule,
+        controlled=schedule is not None,
+        first_dispense_days=first,
+        validity=validity,
+        min_interval_days=request.repeat_interval_days or 0,
+    )
+
+
+def au_schedule(product: Product) -> str | None:
+    """The Poisons Standard schedule: the catalogue's own value, else the one the UK facts settle without doubt
+    (a UK Schedule 2 CD is an S8 drug of dependence; a non-CD POM is S4). UK Schedules 3-5 map to different
+    Australian schedules drug by drug (temazepam S4, buprenorphine S8), so they are never guessed."""
+    if product.au_schedule:
+        return product.au_schedule
+    if product.cd_schedule == "2":
+        return "S8"
+    if product.cd_schedule is None and product.legal_category == "POM":
+        return "S4"
+    return None
+
+
+def check_au_item(line: int, product: Product, request: ItemRequest, authority: str | None) -> CheckedItem:
+    label = _label(line, product)
+    schedule = au_schedule(product)
+    if schedule is None:
+        raise RuleViolation(
+            "medicine_schedule_unknown",
+            f"{label} has no Australian schedule in the catalogue; it cannot be prescribed.",
+        )
+    if schedule == "S9":
+        raise RuleViolation("medicine_not_prescribable", f"{label} is a Schedule 9 prohibited substance.")
+    if schedule == "S8":
+        rule = "an S8 controlled drug"
+        if not authority:
+            raise RuleViolation(
+                "s8_authority_required", f"{label}: {rule} needs an authority or permit number (`authorityNumber`)."
+            )
+        if request.repeats and request.repeat_interval_days is None:
+            raise RuleViolation(
+                "s8_repeat_interval_required", f"{label}: {rule} with repeats needs `repeatIntervalDays`."
+            )
+        _check_words(label, request, True, rule)
+        _check_dose(label, request, rule)
+        validity = (6, "months")
+    else:
+        _check_words(label, request, False, f"a {schedule} medicine")
+        validity = (12, "months")
+    interval = request.repeat_interval_days
+    if interval is None and request.repeats > 4:
+        interval = PBS_DEFAULT_INTERVAL_DAYS
+    return CheckedItem(
+        line=line,
+        product=product,
+        request=request,
+        schedule=schedule,
+        controlled=schedule == "S8",
+        first_dispense_days=validity,
+        validity=validity,
+        min_interval_days=interval or 0,
+    )
+
+
+def check_items(
+    country: str, requests: list[ItemRequest], products: dict[str, Product], authority: str | None
+) -> list[CheckedItem]:
+    checked = []
+    for line, request in enumerate(requests, start=1):
+        product = _check_product(line, request.code, products.get(request.code))
+        if country == "UK":
+            checked.append(check_uk_item(line, product, request))
+        else:
+            checked.append(check_au_item(line, product, request, authority))
+    if country == "AU" and len(checked) > 1 and any(item.schedule == "S8" for item in checked):
+        raise RuleViolation("s8_must_be_only_item", "An S8 controlled drug must be the only item on its prescription.")
+    return checked
+
+
+def check_patient(country: str, items: list[CheckedItem], patient: dict[str, Any]) -> None:
+    """Controlled-drug prescriptions name the patient's address (and, in Australia, date of birth)."""
+    if not any(item.controlled for item in items):
+        return
+    if not (patient.get("address") or "").strip():
+        raise RuleViolation("patient_address_required", "A controlled-drug prescription needs the patient's address.")
+    if country == "AU" and not patient.get("date_of_birth"):
+        raise RuleViolation("patient_dob_required", "An S8 prescription needs the patient's date of birth.")
+
+
+def add_period(start: date, period: tuple[int, str]) -> date:
+    amount, unit = period
+    if unit == "days":
+        return start + timedelta(days=amount)
+    month_index = start.month - 1 + amount
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Validity:
+    appropriate_date: date
+    first_dispense_by: date
+    expires_on: date
+
+
+def validity(items: list[CheckedItem], signed_on: date, start_date: date | None) -> Validity:
+    """The appropriate date is the later of the signing date and any start date the prescriber gives; the
+    strictest item sets the whole prescription's dates (one controlled drug makes it a 28-day prescription).
+    Dates are the last day on which dispensing is allowed: "valid 28 days" from 1 March ends on 28 March."""
+    appropriate = max(signed_on, start_date) if start_date else signed_on
+    day = timedelta(days=1)
+    return Validity(
+        appropriate_date=appropriate,
+        first_dispense_by=min(add_period(appropriate, item.first_dispense_days) for item in items) - day,
+        expires_on=min(add_period(appropriate, item.validity) for item in items) - day,
+    )
