@@ -28,6 +28,9 @@ from appwrite.services.tables_db import TablesDB
 from appwrite.services.teams import Teams
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from scripts import connection  # noqa: E402
+
 COLUMN_FIELDS = ("type", "format", "size", "required", "array", "default", "min", "max", "elements")
 UPDATABLE = {"required", "default", "size", "min", "max", "elements"}
 
@@ -304,17 +307,9 @@ def apply_table(tables: TablesDB, table: dict[str, Any], report: Report) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=REPO / "appwrite.json")
-    parser.add_argument("--endpoint")
-    parser.add_argument("--project")
-    parser.add_argument("--key", help="API key (or set it in the credentials file)")
-    parser.add_argument("--credentials", type=Path, help="a credentials.json written by the local server")
+    connection.add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.credentials:
-        creds = json.loads(args.credentials.read_text())
-        args.endpoint, args.project, args.key = creds["endpoint"], creds["projectId"], creds["apiKey"]
-    if not (args.endpoint and args.project and args.key):
-        parser.error("give --endpoint, --project and --key, or --credentials")
-    client = Client().set_endpoint(args.endpoint).set_project(args.project).set_key(args.key)
+    client = connection.client_from(args, parser)
     report = Report()
     apply(client, json.loads(args.file.read_text()), report)
     print(f"{report.changes} change(s), {report.problems} difference(s) not applied", flush=True)

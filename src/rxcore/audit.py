@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +115,9 @@ class Break:
     reason: str
 
 
-def verify_chain(rows: list[dict[str, Any]]) -> Break | None:
-    """The first broken link of one chain (rows in seq order), or None when the chain is intact."""
+def verify_chain(rows: Iterable[dict[str, Any]]) -> Break | None:
+    """The first broken link of one chain (rows in seq order, read as a stream), or None when it is intact.
+    Removing the newest events leaves a shorter intact chain: only a copy of the head kept elsewhere shows that."""
     prev, expected_seq = GENESIS, 1
     for row in rows:
         chain = row["chain"]

@@ -1,0 +1,123 @@
+"""On a server of its own (its clock moves): a controlled-drug prescription expires after 28 days; the set-up
+script builds a demo clinic; the audit-chain script passes an intact trail and names the first broken link."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+from appwrite.client import Client
+from appwrite.query import Query
+from scripts import clinic_admin
+
+from tests.support.local_server import REPO, LocalServer, free_port
+from tests.support.rx_world import build, morphine_item
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from scripts import apply_schema
+
+    server = LocalServer(tmp_path_factory.mktemp("rx-clock") / "data", free_port()).start(
+        ["--appwrite-json", str(REPO / "appwrite.json"), "--local-control"]
+    )
+    credentials = str(server.data_dir / "credentials.json")
+    assert apply_schema.main(["--credentials", credentials]) == 0
+    admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
+    yield build(server, admin)
+    server.stop()
+
+
+def advance_clock(world, days: int) -> None:
+    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock/advance"
+    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
+    requests.post(control, json={"seconds": days * 86400}, headers=headers, timeout=30).raise_for_status()
+
+
+def run_script(world, script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / script),
+            "--credentials",
+            str(world.server.data_dir / "credentials.json"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def test_a_schedule_2_prescription_expires_after_28_days(world):
+    code, signed = world.prescribe(
+        "prescriber",
+        clinicId=world.clinics["uk"],
+        patientId=world.patients["uk"]["$id"],
+        items=[morphine_item()],
+        sign=True,
+    )
+    assert code == 200, signed
+    number, item_id = signed["prescription"]["number"], signed["items"][0]["$id"]
+    advance_clock(world, 27)  # day 28 of 28: still valid
+    code, verified = world.execute("pharmacist", "dispensing", {"action": "verify", "number": number})
+    assert verified["verification"]["dispensable"] is True, verified
+    advance_clock(world, 1)
+    before = world.count("dispensing_records")
+    body = {
+        "action": "dispense",
+        "number": number,
+        "idempotencyKey": "late",
+        "items": [{"itemId": item_id, "quantity": 56}],
+    }
+    code, refused = world.execute("pharmacist", "dispensing", body)
+    assert (code, refused["type"]) == (409, "prescription_expired"), refused
+    assert world.count("dispensing_records") == before
+    row = world.tables.get("prescriptions", signed["prescription"]["$id"])
+    assert row["status"] == "expired"  # the state change is recorded, and audited
+    events = world.tables.list("audit_events", [Query.equal("entity_id", row["$id"]), Query.order_asc("seq")])
+    assert [e["action"] for e in events][-1] == "prescription.expired"
+    code, verified = world.execute("pharmacist", "dispensing", {"action": "verify", "number": number})
+    assert verified["verification"]["problem"]["type"] == "prescription_expired"
+
+
+def test_clinic_admin_demo_builds_a_working_clinic(world):
+    result = run_script(world, "clinic_admin.py", "demo")
+    assert result.returncode == 0, result.stderr
+    demo = json.loads(result.stdout)
+    clinic = world.tables.get("clinics", demo["clinicId"])
+    assert clinic["ods_code"] == "A81001" and clinic["country"] == "UK"
+    patient = world.tables.get("patients", demo["patientId"])
+    assert patient["user_id"] and patient["nhs_number"] == "9990000018"
+    bad = run_script(
+        world,
+        "clinic_admin.py",
+        "add-patient",
+        "--clinic",
+        demo["clinicId"],
+        "--data",
+        json.dumps({"given_name": "X", "family_name": "Y", "nhs_number": "9434765918"}),
+    )
+    assert bad.returncode == 2 and json.loads(bad.stderr)["fields"] == {
+        "nhs_number": "the NHS number's check digit is wrong"
+    }
+    assert clinic_admin.parser().parse_args(["demo"]).command == "demo"
+
+
+def test_audit_chain_script_finds_the_first_broken_link(world):
+    intact = run_script(world, "verify_audit_chain.py")
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert f"{world.clinics['uk']}: intact" in intact.stdout
+    events = world.tables.list("audit_events", [Query.equal("chain", world.clinics["uk"]), Query.order_asc("seq")])
+    assert len(events) >= 3
+    victim = events[1]
+    world.tables.update("audit_events", victim["$id"], {"actor_id": "someone-else"})
+    broken = run_script(world, "verify_audit_chain.py", "--chain", world.clinics["uk"])
+    assert broken.returncode == 1
+    assert f"BROKEN at seq {victim['seq']} (row {victim['$id']})" in broken.stdout
+    world.tables.update("audit_events", victim["$id"], {"actor_id": victim["actor_id"]})
+    assert run_script(world, "verify_audit_chain.py").returncode == 0
