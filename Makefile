@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt bench-api bench-functions bench-dmd clean
+.PHONY: up test install lint fmt bench-api bench-functions bench-dmd bench-rx clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-functions: $(STAMP)
 
 bench-dmd: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/dmd.py
+
+bench-rx: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/rx.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py

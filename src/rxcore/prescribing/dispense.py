@@ -46,29 +46,33 @@ def _number(body: dict[str, Any]) -> str:
         raise ServiceError(400, "prescription_number_invalid", f"`number`: {exc}.") from None
 
 
-def _find(c: Caller, number: str, **extra: Any) -> dict[str, Any]:
-    """The caller as an active pharmacist and the prescription, if it belongs to one of their clinics."""
+def _lookups(c: Caller, number: str, **extra: Any) -> dict[str, Any]:
     t = c.tables
-    reads = gather(
+    return gather(
         practitioner=lambda: t.get("practitioners", c.user_id),
         found=lambda: t.list("prescriptions", [Query.equal("number", number), Query.limit(1)]),
         **extra,
     )
+
+
+def _authorise(reads: dict[str, Any], number: str) -> dict[str, Any]:
+    """The prescription, if the caller is an active pharmacist of its clinic (otherwise 403, or 404 so that
+    another clinic's prescriptions are not revealed)."""
     pharmacist = practitioner_of(reads["practitioner"], "pharmacist")
     prescription = reads["found"][0] if reads["found"] else None
     if prescription is None or prescription["clinic_id"] not in (pharmacist.get("clinic_ids") or []):
         raise ServiceError(404, "prescription_not_found", f"No prescription numbered {number} for your clinic.")
-    reads["prescription"] = prescription
-    return reads
+    return prescription
 
 
-def _details(c: Caller, prescription: dict[str, Any]) -> dict[str, Any]:
+def _details(c: Caller, prescription: dict[str, Any], **extra: Any) -> dict[str, Any]:
     t = c.tables
     items_query = [Query.equal("prescription_id", prescription["$id"]), Query.order_asc("line"), Query.limit(MAX_ITEMS)]
     return gather(
         items=lambda: t.list("prescription_items", items_query),
         prescriber=lambda: t.get("practitioners", prescription["prescriber_id"]),
         head=lambda: audit.head_of(t, prescription["clinic_id"]),
+        **extra,
     )
 
 
@@ -119,7 +123,7 @@ def _expire(c: Caller, prescription: dict[str, Any], head: dict[str, Any] | None
 def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     require_keys(body, {"number"})
     number = _number(body)
-    prescription = _find(c, number)["prescription"]
+    prescription = _authorise(_lookups(c, number), number)
     more = _details(c, prescription)
     states = [ItemState.from_row(row) for row in more["items"]]
     broken = signature_problem(prescription, more["items"], more["prescriber"])
@@ -198,21 +202,20 @@ def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     request_key = hashlib.sha256(f"{c.user_id}:{key}".encode()).hexdigest()
     t = c.tables
 
+    done_query = [Query.equal("request_key", request_key), Query.limit(MAX_ITEMS)]
+
     def attempt() -> dict[str, Any]:
-        tx = t.begin()  # first: a row another pharmacist changes after this point fails our commit
+        # The transaction begins alongside the lookups; everything the decision rests on (the prescription, its
+        # items) is read again after it began, so a change by anyone else before our commit fails the commit.
+        reads = _lookups(c, number, done=lambda: t.list("dispensing_records", done_query), tx=t.begin)
+        tx = reads["tx"]
         try:
-            reads = _find(
-                c,
-                number,
-                done=lambda: t.list(
-                    "dispensing_records", [Query.equal("request_key", request_key), Query.limit(MAX_ITEMS)]
-                ),
-            )
-            prescription = reads["prescription"]
+            prescription = _authorise(reads, number)
             if reads["done"]:
                 t.rollback(tx)
                 return _replay(c, prescription, reads["done"])
-            more = _details(c, prescription)
+            more = _details(c, prescription, fresh=lambda: t.get("prescriptions", prescription["$id"]))
+            prescription = more["fresh"]
             broken = signature_problem(prescription, more["items"], more["prescriber"])
             if broken:
                 t.rollback(tx)
