@@ -13,6 +13,8 @@ from typing import Any
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
+from appwrite.query import Query
+from appwrite.services.storage import Storage
 from appwrite.services.teams import Teams
 from appwrite.services.users import Users
 
@@ -137,17 +139,47 @@ def add_patient(
     return tables.create("patients", ID.unique(), row, row_permissions(clinic_id, {}))
 
 
-def link_patient_account(client: Client, *, patient_id: str, user_id: str, database_id: str = "main") -> dict[str, Any]:
-    """Let a patient's own account read their record (and, from now on, their new prescriptions)."""
+def link_patient_account(
+    client: Client, *, patient_id: str, user_id: str, database_id: str = "main", pdf_bucket: str = "prescription_pdfs"
+) -> dict[str, Any]:
+    """Let a patient's own account read their record, their prescriptions (rows, items, dispensing records and
+    PDFs) and, from then on, every new one."""
     tables = Tables(client, database_id)
     patient = tables.get("patients", patient_id)
     if patient is None:
         raise InvalidIdentifier(f"no patient {patient_id}")
     permissions = row_permissions(patient["clinic_id"], {"user_id": user_id})
-    saved = tables.call(
-        "patch",
-        f"/tablesdb/{database_id}/tables/patients/rows/{patient_id}",
-        {"data": {"user_id": user_id}, "permissions": permissions},
-    )
+
+    def grant(table: str, row_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        path = f"/tablesdb/{database_id}/tables/{table}/rows/{row_id}"
+        return tables.call("patch", path, {"data": data or {}, "permissions": permissions})
+
+    saved = grant("patients", patient_id, {"user_id": user_id})
+    for prescription in _all(tables, "prescriptions", [Query.equal("patient_id", patient_id)]):
+        grant("prescriptions", prescription["$id"])
+        for item in _all(tables, "prescription_items", [Query.equal("prescription_id", prescription["$id"])]):
+            grant("prescription_items", item["$id"])
+        if prescription.get("pdf_file_id"):
+            Storage(client).update_file(pdf_bucket, prescription["pdf_file_id"], permissions=permissions)
+    for record in _all(tables, "dispensing_records", [Query.equal("patient_id", patient_id)]):
+        grant("dispensing_records", record["$id"])
     _label(client, user_id, "patient")
     return saved
+
+
+def _all(tables: Tables, table: str, queries: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        cursor = [Query.cursor_after(rows[-1]["$id"])] if rows else []
+        page = tables.list(
+            table,
+            [
+                *queries,
+                Query.select(["$id", "pdf_file_id"] if table == "prescriptions" else ["$id"]),
+                Query.limit(100),
+                *cursor,
+            ],
+        )
+        rows.extend(page)
+        if len(page) < 100:
+            return rows

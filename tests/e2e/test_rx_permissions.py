@@ -197,3 +197,44 @@ def test_table_permissions_follow_the_clinic_and_the_patient(rx, signed):
         {"status": "dispensed"},
     )
     assert error.code == 401
+
+
+def test_linking_an_account_later_opens_the_patients_earlier_records(rx):
+    from datetime import date
+
+    from rxcore import clinics
+
+    patient = clinics.add_patient(
+        rx.admin,
+        clinic_id=rx.clinics["uk"],
+        today=date.today(),
+        data={
+            "given_name": "Late",
+            "family_name": "Linker",
+            "date_of_birth": "1960-01-01",
+            "nhs_number": "9990000042",
+            "address": "3 Mill Lane, Leeds",
+            "postcode": "LS2 7AB",
+        },
+    )
+    code, signed = rx.prescribe(
+        "prescriber", clinicId=rx.clinics["uk"], patientId=patient["$id"], items=[uk_item()], sign=True
+    )
+    assert code == 200, signed
+    number, item_id = signed["prescription"]["number"], signed["items"][0]["$id"]
+    body = {
+        "action": "dispense",
+        "number": number,
+        "idempotencyKey": "late-link",
+        "items": [{"itemId": item_id, "quantity": 21}],
+    }
+    assert rx.execute("pharmacist", "dispensing", body)[0] == 200
+    person = rx.user("late_patient", "Late Linker")
+    tables = TablesDB(person.client)
+    assert tables.list_rows("main", "prescriptions").rows == []
+    clinics.link_patient_account(rx.admin, patient_id=patient["$id"], user_id=person.id)
+    assert [r.id for r in tables.list_rows("main", "prescriptions").rows] == [signed["prescription"]["$id"]]
+    assert [r.id for r in tables.list_rows("main", "prescription_items").rows] == [item_id]
+    assert tables.list_rows("main", "dispensing_records").total == 1
+    pdf = Storage(person.client).get_file_download("prescription_pdfs", signed["prescription"]["pdf_file_id"])
+    assert pdf[:5] == b"%PDF-"
