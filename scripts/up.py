@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +20,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from appwrite.client import Client  # noqa: E402
+from appwrite.services.functions import Functions  # noqa: E402
+
 from scripts import apply_schema  # noqa: E402
+
+
+def ensure_local_secrets(creds: dict[str, str]) -> None:
+    """The signing-key secret prescription-create needs, made once per data directory. On a real Appwrite it is
+    set by whoever deploys (docs/functions/prescription-create.md). Once set it is marked secret, so its value is
+    never read back and never replaced: replacing it would lock every practitioner out of their signing key."""
+    client = Client().set_endpoint(creds["endpoint"]).set_project(creds["projectId"]).set_key(creds["apiKey"])
+    functions = Functions(client)
+    for variable in functions.list_variables("prescription-create").variables:
+        if variable.key == "PRACTITIONER_KEY_SECRET" and not variable.secret and not variable.value:
+            value = secrets.token_urlsafe(48)
+            functions.update_variable("prescription-create", variable.id, variable.key, value, secret=True)
 
 
 def main() -> int:
@@ -61,6 +77,7 @@ def main() -> int:
     if code != 0:
         print("appwrite.json could not be applied completely; see the lines marked DIFFERS above", file=sys.stderr)
     creds = json.loads(credentials.read_text())
+    ensure_local_secrets(creds)
     print(
         f"""
 Local Appwrite is running.

@@ -220,3 +220,14 @@ def test_cron_and_scheduled_executions_follow_the_virtual_clock(admin, server):
     assert done
     no_key = {"X-Appwrite-Project": server.project_id}
     assert requests.post(control, json={"seconds": 1}, headers=no_key, timeout=5).status_code == 401  # key only
+
+
+def test_a_variable_made_secret_stays_secret(admin):
+    functions = Functions(admin)
+    variable = functions.create_variable("echo", ID.unique(), "SOON_SECRET", "visible")
+    assert (variable.value, variable.secret) == ("visible", False)
+    hidden = functions.update_variable("echo", variable.id, "SOON_SECRET", "hidden-value", secret=True)
+    assert (hidden.value, hidden.secret) == ("", True)
+    again = functions.update_variable("echo", variable.id, "SOON_SECRET", "other", secret=False)
+    assert (again.value, again.secret) == ("", True)
+    functions.delete_variable("echo", variable.id)

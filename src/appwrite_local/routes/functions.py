@@ -143,10 +143,12 @@ def variables_update(ctx: Ctx):
     row = _variable(ctx, spec.id)
     with ctx.services.db.write() as conn:
         conn.execute(
-            "UPDATE _variables SET key = ?, value = ?, updated = ? WHERE id = ?",
+            "UPDATE _variables SET key = ?, value = ?, secret = ?, updated = ? WHERE id = ?",
             (
                 ctx.text("key", max_len=255, min_len=1),
                 ctx.text("value", row[3], 8192),
+                # As in Appwrite, a variable can be made secret but a secret one never becomes readable again.
+                int(bool(row[4]) or ctx.boolean("secret", False)),
                 format_datetime(ctx.services.clock.now()),
                 row[0],
             ),
