@@ -128,31 +128,29 @@ def build(server: LocalServer, admin: Client) -> World:
     for row in MEDICINES.values():
         tables.create("medicines", row["code"], row)
     owner = world.user("owner", "Clinic Owner")
-    world.clinics["uk"] = clinics.create_clinic(
-        admin,
-        name="Riverside Online Clinic",
-        country="UK",
-        admin_user_id=owner.id,
-        ods_code="A81001",
-        address="1 River Street, Leeds LS1 4AP",
-    )["$id"]
-    world.clinics["uk2"] = clinics.create_clinic(
-        admin,
-        name="Hilltop Surgery",
-        country="UK",
-        admin_user_id=owner.id,
-        ods_code="B82002",
-        address="9 Hill Road, York YO1 7HH",
-    )["$id"]
-    world.clinics["au"] = clinics.create_clinic(
-        admin,
-        name="Harbour Telehealth",
-        country="AU",
-        admin_user_id=owner.id,
-        hpio="8003621234567892",
-        state="VIC",
-        address="5 Bay St, Melbourne VIC 3000",
-    )["$id"]
+    clinic_specs = {
+        "uk": {
+            "name": "Riverside Online Clinic",
+            "country": "UK",
+            "ods_code": "A81001",
+            "address": "1 River Street, Leeds LS1 4AP",
+        },
+        "uk2": {
+            "name": "Hilltop Surgery",
+            "country": "UK",
+            "ods_code": "B82002",
+            "address": "9 Hill Road, York YO1 7HH",
+        },
+        "au": {
+            "name": "Harbour Telehealth",
+            "country": "AU",
+            "hpio": "8003621234567892",
+            "state": "VIC",
+            "address": "5 Bay St, Melbourne VIC 3000",
+        },
+    }
+    for key, spec in clinic_specs.items():
+        world.clinics[key] = clinics.create_clinic(admin, admin_user_id=owner.id, **spec)["$id"]
     staff = [
         ("prescriber", "uk", "Dr Alice Prescott", "prescriber", "GMC", "1234567", {}),
         ("pharmacist", "uk", "Priya Patel", "pharmacist", "GPhC", "2033467", {}),

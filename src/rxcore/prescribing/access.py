@@ -83,6 +83,19 @@ class Caller:
             detail=detail,
         )
 
+    def prescription_event(self, role: str, action: str, prescription: dict[str, Any], **detail: Any) -> AuditEvent:
+        """An event about a prescription, naming its number, clinic and patient."""
+        return self.event(
+            role,
+            action,
+            "prescription",
+            prescription["$id"],
+            prescription["clinic_id"],
+            prescription["patient_id"],
+            number=prescription["number"],
+            **detail,
+        )
+
 
 def caller(request: FunctionRequest) -> Caller:
     if not request.user_id:

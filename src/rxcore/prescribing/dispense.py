@@ -106,14 +106,10 @@ def _expire(c: Caller, prescription: dict[str, Any], head: dict[str, Any] | None
     if prescription["status"] not in DISPENSABLE:
         return
     t = c.tables
-    event = c.event(
+    event = c.prescription_event(
         "system",
         "prescription.expired",
-        "prescription",
-        prescription["$id"],
-        prescription["clinic_id"],
-        prescription["patient_id"],
-        number=prescription["number"],
+        prescription,
         expires_on=prescription["expires_on"],
     )
     operations = [t.op("update", "prescriptions", prescription["$id"], {"status": "expired"})]
@@ -135,14 +131,10 @@ def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     result = {"signature_valid": broken is None and prescription["status"] != "draft", "dispensable": problem is None}
     if problem is not None:
         result["problem"] = problem.to_json()
-    event = c.event(
+    event = c.prescription_event(
         "pharmacist",
         "prescription.verified",
-        "prescription",
-        prescription["$id"],
-        prescription["clinic_id"],
-        prescription["patient_id"],
-        number=number,
+        prescription,
         **result,
     )
     if problem is not None and problem.type == "prescription_expired" and prescription["status"] in DISPENSABLE:
@@ -219,14 +211,10 @@ def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             broken = signature_problem(prescription, more["items"], more["prescriber"])
             if broken:
                 t.rollback(tx)
-                event = c.event(
+                event = c.prescription_event(
                     "pharmacist",
                     "prescription.verification_failed",
-                    "prescription",
-                    prescription["$id"],
-                    prescription["clinic_id"],
-                    prescription["patient_id"],
-                    number=number,
+                    prescription,
                     reason=broken,
                 )
                 audit.append(t, [event], iso(c.now))
@@ -289,14 +277,10 @@ def _apply(
         operations.append(t.op("update", "prescription_items", item_id, _item_update(after)))
     status = status_after(list(states.values()))
     operations.append(t.op("update", "prescriptions", prescription["$id"], {"status": status}))
-    event = c.event(
+    event = c.prescription_event(
         "pharmacist",
         "prescription.dispensed",
-        "prescription",
-        prescription["$id"],
-        prescription["clinic_id"],
-        prescription["patient_id"],
-        number=prescription["number"],
+        prescription,
         status=status,
         supplied=[{k: r[k] for k in ("item_id", "supply_number", "part", "quantity", "owing")} for r in records],
     )

@@ -167,15 +167,9 @@ def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             state["head"] = audit.head_of(t, clinic_id)
         state["first"] = False
         prescription["number"] = new_uk_number(clinic["ods_code"], sequence) if country == "UK" else new_au_number()
-        event = c.event(
-            "prescriber",
-            "prescription.created",
-            "prescription",
-            prescription_id,
-            clinic_id,
-            patient_id,
-            number=prescription["number"],
-            items=[i["medicine_code"] for i in items],
+        codes = [i["medicine_code"] for i in items]
+        event = c.prescription_event(
+            "prescriber", "prescription.created", {"$id": prescription_id} | prescription, items=codes
         )
         operations = [t.op("create", "prescriptions", prescription_id, prescription | {"$permissions": permissions})]
         operations += [
@@ -309,16 +303,7 @@ def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 return again
             state["head"] = audit.head_of(t, clinic_id)
         state["first"] = False
-        event = c.event(
-            "prescriber",
-            "prescription.signed",
-            "prescription",
-            prescription["$id"],
-            clinic_id,
-            prescription["patient_id"],
-            number=prescription["number"],
-            fingerprint=key["fingerprint"],
-        )
+        event = c.prescription_event("prescriber", "prescription.signed", prescription, fingerprint=key["fingerprint"])
         operations = [t.op("update", "prescriptions", prescription["$id"], update)]
         t.commit(operations + audit.append_operations(t, [event], signed_at, state["head"]))
         return None
@@ -360,14 +345,10 @@ def cancel(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 409, "prescription_not_cancellable", f"A {prescription['status']} prescription cannot be cancelled."
             )
         update = {"status": "cancelled", "cancelled_at": iso(c.now), "cancel_reason": reason}
-        event = c.event(
+        event = c.prescription_event(
             "prescriber",
             "prescription.cancelled",
-            "prescription",
-            prescription["$id"],
-            prescription["clinic_id"],
-            prescription["patient_id"],
-            number=prescription["number"],
+            prescription,
             reason=reason,
             previous_status=prescription["status"],
         )
@@ -382,14 +363,10 @@ def get(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     require_keys(body, {"prescriptionId"})
     reads = _own_prescription(c, body)
     prescription = reads["prescription"]
-    event = c.event(
+    event = c.prescription_event(
         "prescriber",
         "prescription.viewed",
-        "prescription",
-        prescription["$id"],
-        prescription["clinic_id"],
-        prescription["patient_id"],
-        number=prescription["number"],
+        prescription,
     )
     audit.append(c.tables, [event], iso(c.now))
     return {"prescription": public(prescription), "items": reads["items"]}
