@@ -83,6 +83,10 @@ class Caller:
             detail=detail,
         )
 
+    def now_fresh(self) -> datetime:
+        """Now (not the start of the request), for long-running work."""
+        return self.request.now()
+
     def prescription_event(self, role: str, action: str, prescription: dict[str, Any], **detail: Any) -> AuditEvent:
         """An event about a prescription, naming its number, clinic and patient."""
         return self.event(

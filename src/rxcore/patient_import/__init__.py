@@ -1,0 +1,1 @@
+"""patient-import: spreadsheets of patients into a clinic (reader → validate → service)."""

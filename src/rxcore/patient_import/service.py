@@ -1,0 +1,368 @@
+"""The patient-import function's service: a batch per (clinic, file content, mapping, mode, dry run).
+
+Runs through the file in chunks of 100 rows: validate (rxcore.patient_import.validate), look the chunk's patients up
+by identifier in one query, then one bulk upsert of the new and changed rows. Patients imported get an id derived
+from (clinic, identifier), so writing a row twice changes nothing. Progress (counts and the last line written) is
+saved in the `patient_imports` row as it goes; executing the same request again resumes after that line, or answers
+the finished batch. Row errors go to `patient_import_errors` and, at the end, to a CSV report in the
+`import_reports` bucket. See docs/functions/patient-import.md."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from appwrite.exception import AppwriteException
+from appwrite.input_file import InputFile
+from appwrite.query import Query
+from appwrite.services.storage import Storage
+
+from rxcore import audit
+from rxcore.clock import iso
+from rxcore.errors import ServiceError
+from rxcore.function_shell import FunctionRequest
+from rxcore.patient_import.reader import read_table
+from rxcore.patient_import.validate import RowResult, validate_row
+from rxcore.patients import FIELDS
+from rxcore.prescribing.access import Caller, caller, gather, require_keys, text_field
+
+CHUNK = 100
+SAVE_EVERY = 2000  # rows between progress saves (and audit events)
+STALE_AFTER = timedelta(seconds=90)  # a running batch without a heartbeat for this long is taken over
+STAFF_ROLES = {"owner", "admin", "staff", "prescriber", "pharmacist"}
+COUNTS = ("rows", "created", "updated", "skipped", "failed", "warnings")
+
+
+def _staff_clinic(c: Caller, clinic_id: str) -> dict[str, Any]:
+    """The clinic, if the caller is a confirmed member of its team with a staff role (else 404: not revealed)."""
+    path = f"/teams/{clinic_id}/memberships"
+    queries = [Query.equal("userId", c.user_id), Query.limit(1)]
+    reads = gather(
+        members=lambda: c.tables.call("get", path, {"queries": queries}).get("memberships", []),
+        clinic=lambda: c.tables.get("clinics", clinic_id),
+    )
+    member = reads["members"][0] if reads["members"] else None
+    if (
+        member is None
+        or not member.get("confirm")
+        or not STAFF_ROLES & set(member.get("roles", []))
+        or reads["clinic"] is None
+    ):
+        raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
+    return reads["clinic"]
+
+
+def _mapping(body: dict[str, Any], header: list[str]) -> dict[str, str]:
+    mapping = body.get("mapping")
+    if not isinstance(mapping, dict) or not mapping or not all(isinstance(v, str) for v in mapping.values()):
+        raise ServiceError(400, "import_mapping_invalid", "`mapping` is an object {file column: patient field}.")
+    unknown = sorted(set(mapping.values()) - set(FIELDS))
+    missing = sorted(set(mapping) - set(header))
+    if unknown:
+        raise ServiceError(
+            400, "import_mapping_invalid", f"Unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELDS)}."
+        )
+    if missing:
+        raise ServiceError(
+            400, "import_mapping_invalid", f"Column(s) {', '.join(missing)} are not in the file's header."
+        )
+    if len(set(mapping.values())) != len(mapping):
+        raise ServiceError(400, "import_mapping_invalid", "Two columns map to the same field.")
+    return mapping
+
+
+class Importer:
+    def __init__(self, c: Caller, clinic: dict[str, Any], batch: dict[str, Any], mapping: dict[str, str]):
+        self.c, self.t, self.clinic, self.batch, self.mapping = c, c.tables, clinic, batch, mapping
+        self.fields_to_columns = {field: column for column, field in mapping.items()}
+        self.counts = {k: batch.get(k) or 0 for k in COUNTS}
+        self.cursor = batch.get("cursor") or 0
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="import")
+        self.in_flight: list[Future] = []
+        self.touched: list[str] = []
+        self.last_save = time.monotonic()
+
+    def patient_id(self, key: str) -> str:
+        return hashlib.sha256(f"{self.clinic['$id']}:{key}".encode()).hexdigest()[:32]
+
+    def existing(self, rows: list[RowResult]) -> dict[str, dict[str, Any]]:
+        """The clinic's patients with the same identifiers as `rows`, by identity key (one or two queries)."""
+        found: dict[str, dict[str, Any]] = {}
+        by_column: dict[str, list[str]] = {}
+        for row in rows:
+            kind, value = row.key.split(":")[:2]
+            by_column.setdefault({"nhs": "nhs_number", "medicare": "medicare_number", "ihi": "ihi"}[kind], []).append(
+                value
+            )
+        for column, values in by_column.items():
+            query = [
+                Query.equal("clinic_id", self.clinic["$id"]),
+                Query.equal(column, values),
+                Query.limit(len(values) * 9),
+            ]
+            for patient in self.t.list("patients", query):
+                for row in rows:
+                    if row.columns.get(column) == patient.get(column) and (
+                        column != "medicare_number" or row.columns.get("medicare_irn") == patient.get("medicare_irn")
+                    ):
+                        found[row.key] = patient
+        return found
+
+    def write_chunk(self, rows: list[RowResult]) -> tuple[dict[str, int], list[str]]:
+        counts = {"created": 0, "updated": 0, "skipped": 0}
+        existing = self.existing(rows) if rows else {}
+        writes, ids = [], []
+        mode, dry = self.batch["mode"], self.batch["dry_run"]
+        for row in rows:
+            current = existing.get(row.key)
+            if current is None:
+                counts["created"] += 1
+                payload = row.columns | {
+                    "clinic_id": self.clinic["$id"],
+                    "$id": self.patient_id(row.key),
+                    "$permissions": [f'read("team:{self.clinic["$id"]}")'],
+                }
+            elif mode == "create" or all(current.get(k) == v for k, v in row.columns.items()):
+                counts["skipped"] += 1
+                continue
+            else:
+                counts["updated"] += 1
+                kept = {k: v for k, v in current.items() if not k.startswith("$")}
+                payload = kept | row.columns | {"$id": current["$id"], "$permissions": current.get("$permissions", [])}
+            writes.append(payload)
+            ids.append(payload["$id"])
+        if writes and not dry:
+            self.t.call("put", f"/tablesdb/{self.t.database_id}/tables/patients/rows", {"rows": writes})
+        return counts, ids
+
+    def record_errors(self, results: list[RowResult]) -> None:
+        rows = []
+        for result in results:
+            for severity, problems in (("error", result.errors), ("warning", result.warnings)):
+                for field, value, message in problems:
+                    rows.append(
+                        {
+                            "$id": hashlib.sha256(
+                                f"{self.batch['$id']}:{result.line}:{field}:{severity}".encode()
+                            ).hexdigest()[:32],
+                            "batch_id": self.batch["$id"],
+                            "line": result.line,
+                            "column": self.fields_to_columns.get(field, field),
+                            "value": str(value)[:200],
+                            "severity": severity,
+                            "message": message[:400],
+                        }
+                    )
+        for start in range(0, len(rows), CHUNK):
+            self.t.call(
+                "put",
+                f"/tablesdb/{self.t.database_id}/tables/patient_import_errors/rows",
+                {"rows": rows[start : start + CHUNK]},
+            )
+
+    def submit(self, valid: list[RowResult], checked: list[RowResult]) -> None:
+        self.in_flight.append(self.pool.submit(self._chunk, valid, checked))
+        while len(self.in_flight) > 8:
+            self._collect(self.in_flight.pop(0))
+
+    def _chunk(self, valid: list[RowResult], checked: list[RowResult]) -> tuple[dict[str, int], list[str], int]:
+        counts, ids = self.write_chunk(valid)
+        self.record_errors([r for r in checked if r.errors or r.warnings])
+        return counts, ids, checked[-1].line
+
+    def _collect(self, future: Future) -> None:
+        counts, ids, last_line = future.result()
+        for key, value in counts.items():
+            self.counts[key] += value
+        self.touched.extend(ids)
+        self.cursor = max(self.cursor, last_line)
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self._collect(self.in_flight.pop(0))
+
+    def save(self, status: str, **extra: Any) -> dict[str, Any]:
+        update = {
+            **self.counts,
+            "cursor": self.cursor,
+            "status": status,
+            "heartbeat_at": iso(self.c.now_fresh()),
+        } | extra
+        self.batch = self.batch | self.t.update("patient_imports", self.batch["$id"], update)
+        if self.touched and not self.batch["dry_run"]:
+            event = self.c.event(
+                "staff",
+                "patients.imported",
+                "patient_import",
+                self.batch["$id"],
+                self.clinic["$id"],
+                None,
+                patients=self.touched,
+                mode=self.batch["mode"],
+            )
+            audit.append(self.t, [event], iso(self.c.now_fresh()))
+        self.touched = []
+        self.last_save = time.monotonic()
+        return self.batch
+
+    def run(self, records, today) -> dict[str, Any]:
+        country = self.clinic["country"]
+        seen: dict[str, int] = {}
+        valid: list[RowResult] = []
+        checked: list[RowResult] = []
+        since_save = 0
+        for line, raw in records:
+            result = validate_row(country, line, {f: raw.get(col, "") for col, f in self.mapping.items()}, today)
+            if result.key is not None:
+                first = seen.setdefault(result.key, line)
+                if first != line:
+                    result = RowResult(
+                        line,
+                        None,
+                        errors=[
+                            (_key_field(result.key), result.key.split(":")[1], f"the same patient as line {first}")
+                        ],
+                    )
+            if line <= self.cursor:
+                continue  # written by an earlier run of this batch
+            self.counts["rows"] += 1
+            self.counts["failed"] += result.columns is None
+            self.counts["warnings"] += len(result.warnings)
+            checked.append(result)
+            if result.columns is not None:
+                valid.append(result)
+            if len(checked) >= CHUNK:
+                self.submit(valid, checked)
+                since_save += len(checked)
+                valid, checked = [], []
+            if since_save >= SAVE_EVERY:
+                self.drain()
+                self.save("running")
+                since_save = 0
+        if checked:
+            self.submit(valid, checked)
+        self.drain()
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        report_id = self.upload_report()
+        return self.save("completed", report_file_id=report_id, finished_at=iso(self.c.now_fresh()))
+
+    def upload_report(self) -> str | None:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["line", "column", "value", "severity", "message"])
+        rows, cursor = [], None
+        while True:
+            page = self.t.list(
+                "patient_import_errors",
+                [
+                    Query.equal("batch_id", self.batch["$id"]),
+                    Query.limit(1000),
+                    *([Query.cursor_after(cursor)] if cursor else []),
+                ],
+            )
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+            cursor = page[-1]["$id"]
+        for row in sorted(rows, key=lambda r: (r["line"], r["severity"], r["column"])):
+            writer.writerow([row["line"], row["column"], row["value"], row["severity"], row["message"]])
+        storage = Storage(self.c.request.client)
+        bucket = self.c.request.env.get("IMPORT_REPORT_BUCKET_ID", "import_reports")
+        upload = InputFile.from_bytes(
+            out.getvalue().encode(), filename=f"import-{self.batch['$id']}-errors.csv", mime_type="text/csv"
+        )
+        permissions = [f'read("team:{self.clinic["$id"]}")']
+        try:
+            storage.create_file(bucket, self.batch["$id"], upload, permissions)
+        except AppwriteException as exc:
+            if exc.code != 409:
+                raise
+            storage.delete_file(bucket, self.batch["$id"])
+            storage.create_file(bucket, self.batch["$id"], upload, permissions)
+        return self.batch["$id"]
+
+
+def _key_field(key: str) -> str:
+    return {"nhs": "nhs_number", "medicare": "medicare_number", "ihi": "ihi"}[key.split(":")[0]]
+
+
+def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    require_keys(body, {"fileId", "clinicId", "mapping", "mode", "dryRun"})
+    clinic_id = text_field(body, "clinicId", limit=36)
+    file_id = text_field(body, "fileId", limit=36)
+    mode = body.get("mode", "create")
+    dry_run = body.get("dryRun", False)
+    if mode not in ("create", "upsert") or not isinstance(dry_run, bool):
+        raise ServiceError(400, "general_argument_invalid", "`mode` is create or upsert; `dryRun` true or false.")
+    clinic = _staff_clinic(c, clinic_id)
+    bucket = c.request.env.get("IMPORT_BUCKET_ID", "patient_imports")
+    storage = Storage(c.request.client)
+    try:
+        meta = storage.get_file(bucket, file_id)
+        content = storage.get_file_download(bucket, file_id)
+    except AppwriteException as exc:
+        if exc.code == 404:
+            raise ServiceError(404, "storage_file_not_found", f"No file {file_id} in the {bucket} bucket.") from None
+        raise
+    header, records = read_table(content, meta.name)
+    mapping = _mapping(body, header)
+    digest = hashlib.sha256(content).hexdigest()
+    identity = json.dumps([clinic_id, digest, sorted(mapping.items()), mode, dry_run])
+    batch_id = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    batch = c.tables.get("patient_imports", batch_id)
+    if batch is not None and batch["status"] == "completed":
+        return {"batch": batch, "replayed": True}
+    if batch is not None and batch["status"] == "running":
+        beat = datetime.fromisoformat(batch["heartbeat_at"])
+        if c.now_fresh() - beat < STALE_AFTER:
+            raise ServiceError(
+                409, "import_in_progress", f"Batch {batch_id} is running; follow its progress with status."
+            )
+    if batch is None:
+        row = {
+            "clinic_id": clinic_id,
+            "file_id": file_id,
+            "file_sha256": digest,
+            "file_name": meta.name[:200],
+            "mode": mode,
+            "dry_run": dry_run,
+            "mapping": json.dumps(mapping),
+            "status": "running",
+            "requested_by": c.user_id,
+            "started_at": iso(c.now),
+            "heartbeat_at": iso(c.now),
+            "cursor": 0,
+            **dict.fromkeys(COUNTS, 0),
+        }
+        batch = c.tables.create("patient_imports", batch_id, row, [f'read("team:{clinic_id}")'])
+    else:
+        batch = batch | c.tables.update("patient_imports", batch_id, {"status": "running", "heartbeat_at": iso(c.now)})
+    importer = Importer(c, clinic, batch, mapping)
+    return {"batch": importer.run(records, c.now.date()), "replayed": False}
+
+
+def status(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    require_keys(body, {"batchId"})
+    batch = c.tables.get("patient_imports", text_field(body, "batchId", limit=36))
+    if batch is None:
+        raise ServiceError(404, "import_not_found", "No such import batch.")
+    _staff_clinic(c, batch["clinic_id"])
+    return {"batch": batch}
+
+
+ACTIONS = {"import": run_import, "status": status}
+
+
+def handle(request: FunctionRequest) -> dict[str, Any]:
+    action = request.body.get("action", "import")
+    if action not in ACTIONS:
+        raise ServiceError(400, "general_argument_invalid", f"`action` must be one of {', '.join(ACTIONS)}.")
+    return ACTIONS[action](caller(request), request.body)
