@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt bench-api bench-functions bench-dmd bench-rx clean
+.PHONY: up test install lint fmt bench-api bench-functions bench-dmd bench-rx bench-patients clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-dmd: $(STAMP)
 
 bench-rx: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/rx.py
+
+bench-patients: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/patients.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py

@@ -183,6 +183,15 @@ class Importer:
         self.touched.extend(ids)
         self.cursor = max(self.cursor, last_line)
 
+    def drain_quietly(self) -> None:
+        """Count the chunks that did land before a failure, ignoring the ones that failed."""
+        for future in self.in_flight:
+            try:
+                self._collect(future)
+            except Exception:  # the failure being reported already
+                continue
+        self.in_flight = []
+
     def drain(self) -> None:
         while self.in_flight:
             self._collect(self.in_flight.pop(0))
@@ -196,17 +205,21 @@ class Importer:
         } | extra
         self.batch = self.batch | self.t.update("patient_imports", self.batch["$id"], update)
         if self.touched and not self.batch["dry_run"]:
-            event = self.c.event(
-                "staff",
-                "patients.imported",
-                "patient_import",
-                self.batch["$id"],
-                self.clinic["$id"],
-                None,
-                patients=self.touched,
-                mode=self.batch["mode"],
-            )
-            audit.append(self.t, [event], iso(self.c.now_fresh()))
+            # one event per 100 patients written, appended together (an event's detail stays small)
+            events = [
+                self.c.event(
+                    "staff",
+                    "patients.imported",
+                    "patient_import",
+                    self.batch["$id"],
+                    self.clinic["$id"],
+                    None,
+                    patients=self.touched[i : i + CHUNK],
+                    mode=self.batch["mode"],
+                )
+                for i in range(0, len(self.touched), CHUNK)
+            ]
+            audit.append(self.t, events, iso(self.c.now_fresh()))
         self.touched = []
         self.last_save = time.monotonic()
         return self.batch
@@ -320,7 +333,7 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     batch = c.tables.get("patient_imports", batch_id)
     if batch is not None and batch["status"] == "completed":
         return {"batch": batch, "replayed": True}
-    if batch is not None and batch["status"] == "running":
+    if batch is not None and batch["status"] == "running" and batch.get("heartbeat_at"):
         beat = datetime.fromisoformat(batch["heartbeat_at"])
         if c.now_fresh() - beat < STALE_AFTER:
             raise ServiceError(
@@ -344,9 +357,17 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         }
         batch = c.tables.create("patient_imports", batch_id, row, [f'read("team:{clinic_id}")'])
     else:
-        batch = batch | c.tables.update("patient_imports", batch_id, {"status": "running", "heartbeat_at": iso(c.now)})
+        resume = {"status": "running", "heartbeat_at": iso(c.now), "error": None}
+        batch = batch | c.tables.update("patient_imports", batch_id, resume)
     importer = Importer(c, clinic, batch, mapping)
-    return {"batch": importer.run(records, c.now.date()), "replayed": False}
+    try:
+        return {"batch": importer.run(records, c.now.date()), "replayed": False}
+    except Exception as exc:
+        # What was written stays written; the batch says where it stopped, and running the request again resumes.
+        importer.drain_quietly()
+        message = exc.message if isinstance(exc, (ServiceError, AppwriteException)) else type(exc).__name__
+        importer.save("failed", error=str(message)[:400])
+        raise
 
 
 def status(c: Caller, body: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""patient-import benchmark (run by hand: `make bench-patients`).
+
+A fresh local server with the product's appwrite.json and the test world; a generated CSV of 100,000 valid UK
+patients (scripts/make_patient_test_data.py --rows, cached under .bench/) uploaded to the `patient_imports`
+bucket by the clinic's owner, then the real patient-import function executed asynchronously through the API.
+Timed from the execution request until the batch is completed, with the batch's progress printed as it goes.
+Target (issue 6): 100,000 rows <= 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from appwrite.client import Client  # noqa: E402
+from appwrite.id import ID  # noqa: E402
+from appwrite.input_file import InputFile  # noqa: E402
+from appwrite.query import Query  # noqa: E402
+from appwrite.services.functions import Functions  # noqa: E402
+from appwrite.services.storage import Storage  # noqa: E402
+from scripts import apply_schema, make_patient_test_data  # noqa: E402
+from tests.support.local_server import LocalServer, free_port  # noqa: E402
+from tests.support.rx_world import build  # noqa: E402
+
+MAPPING = {
+    "NHS Number": "nhs_number",
+    "First name": "given_name",
+    "Surname": "family_name",
+    "DOB": "date_of_birth",
+    "Sex": "sex",
+    "Postcode": "postcode",
+    "Email": "email",
+    "Mobile": "phone",
+    "Address": "address",
+}
+
+
+def main() -> int:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--rows", type=int, default=100_000)
+    args = cli.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        flush=True,
+    )
+    path = REPO / ".bench" / f"patients-{args.rows}.csv"
+    if not path.exists():
+        make_patient_test_data.main(["--rows", str(args.rows), "--out", str(path)])
+    print(f"file: {path.name}, {path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-patients-") as tmp:
+        server = LocalServer(Path(tmp) / "data", free_port()).start(["--appwrite-json", str(REPO / "appwrite.json")])
+        try:
+            assert apply_schema.main(["--credentials", str(server.data_dir / "credentials.json")]) == 0
+            admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
+            world = build(server, admin)
+            owner = world.people["owner"].client
+            file_id = Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(path))).id
+            body = {
+                "action": "import",
+                "clinicId": world.clinics["uk"],
+                "fileId": file_id,
+                "mapping": MAPPING,
+                "mode": "create",
+                "dryRun": False,
+            }
+            functions = Functions(owner)
+            started = time.perf_counter()
+            execution = functions.create_execution("patient-import", json.dumps(body), xasync=True)
+            batch, last_print = None, 0.0
+            while True:
+                time.sleep(0.5)
+                execution = functions.get_execution("patient-import", execution.id)
+                status = getattr(execution.status, "value", execution.status)
+                found = world.tables.list("patient_imports", [Query.equal("file_id", file_id), Query.limit(1)])
+                batch = found[0] if found else None
+                elapsed = time.perf_counter() - started
+                if batch and elapsed - last_print >= 3:
+                    print(f"  {elapsed:5.1f} s: {batch['rows']:,} rows, {batch['created']:,} created", flush=True)
+                    last_print = elapsed
+                if status in ("completed", "failed"):
+                    break
+            total = time.perf_counter() - started
+            if status != "completed" or batch is None or batch["status"] != "completed":
+                print(
+                    f"import failed: {status} {execution.responsestatuscode} batch={batch}\n{execution.logs[-2000:]}\n{execution.errors[-3000:]}"
+                )
+                return 1
+            counted = world.tables.call(
+                "get",
+                "/tablesdb/main/tables/patients/rows",
+                {"queries": [Query.equal("clinic_id", world.clinics["uk"]), Query.limit(1)]},
+            )["total"]
+            print(
+                f"import of {args.rows:,} rows: {total:.1f} s wall = {args.rows / total:,.0f} rows/s; batch "
+                f"created {batch['created']:,}, failed {batch['failed']:,}; patients in the clinic: {counted:,} "
+                f"(target <= 30 s: {'met' if total <= 30 else 'NOT met'})",
+                flush=True,
+            )
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
