@@ -27,15 +27,19 @@ from scripts import apply_schema  # noqa: E402
 
 
 def ensure_local_secrets(creds: dict[str, str]) -> None:
-    """The signing-key secret prescription-create needs, made once per data directory. On a real Appwrite it is
+    """The secrets the functions need (prescription-create's signing-key secret, patient-portal's token secret),
+    made once per data directory. On a real Appwrite it is
     set by whoever deploys (docs/functions/prescription-create.md). Once set it is marked secret, so its value is
     never read back and never replaced: replacing it would lock every practitioner out of their signing key."""
     client = Client().set_endpoint(creds["endpoint"]).set_project(creds["projectId"]).set_key(creds["apiKey"])
     functions = Functions(client)
-    for variable in functions.list_variables("prescription-create").variables:
-        if variable.key == "PRACTITIONER_KEY_SECRET" and not variable.secret and not variable.value:
-            value = secrets.token_urlsafe(48)
-            functions.update_variable("prescription-create", variable.id, variable.key, value, secret=True)
+    for function_id, key in (
+        ("prescription-create", "PRACTITIONER_KEY_SECRET"),
+        ("patient-portal", "PORTAL_TOKEN_SECRET"),
+    ):
+        for variable in functions.list_variables(function_id).variables:
+            if variable.key == key and not variable.secret and not variable.value:
+                functions.update_variable(function_id, variable.id, key, secrets.token_urlsafe(48), secret=True)
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     server.stop()
 
 
-def advance_clock(world, days: int) -> None:
+def advance_clock(world, days: float) -> None:
     control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock/advance"
     headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
     requests.post(control, json={"seconds": days * 86400}, headers=headers, timeout=30).raise_for_status()
@@ -121,3 +121,31 @@ def test_audit_chain_script_finds_the_first_broken_link(world):
     assert f"BROKEN at seq {victim['seq']} (row {victim['$id']})" in broken.stdout
     world.tables.update("audit_events", victim["$id"], {"actor_id": victim["actor_id"]})
     assert run_script(world, "verify_audit_chain.py").returncode == 0
+
+
+def identify(world, **changes):
+    body = {"action": "identify", "nhsNumber": "9990000018", "dateOfBirth": "1980-02-29", "postcode": "LS1 4AP"}
+    return world.execute(None, "patient-portal", body | changes)
+
+
+def test_portal_identification_rate_limits_and_token_expiry(world):
+    advance_clock(world, 1)  # a fresh 5-minute and hour window for this test
+    for _ in range(20):
+        assert identify(world, dateOfBirth="1980-03-01")[0] == 401
+    code, limited = identify(world)  # the 21st attempt from this IP, right or wrong, is refused
+    assert (code, limited["type"]) == (429, "general_rate_limit_exceeded") and 0 < limited["retryAfter"] <= 300
+    advance_clock(world, 300 / 86400)  # the IP window passes; the NHS number has had 20 of its 30 an hour
+    for _ in range(10):
+        assert identify(world, postcode="LS1 4AQ")[0] == 401
+    code, limited = identify(world)
+    assert (code, limited["type"]) == (429, "general_rate_limit_exceeded"), limited  # 31st for this NHS number
+    advance_clock(world, 3600 / 86400)
+    code, answer = identify(world)  # registered at two clinics (the demo clinic too): one person, one token
+    assert code == 200, answer
+    body = {"action": "get_patient_profile", "token": answer["token"]}
+    assert world.execute(None, "patient-portal", body)[0] == 200
+    advance_clock(world, 16 * 60 / 86400)  # tokens last 15 minutes
+    code, expired = world.execute(None, "patient-portal", body)
+    assert (code, expired["type"]) == (401, "portal_token_invalid")
+    windows = world.tables.list("rate_limits", [Query.limit(100)])
+    assert {w["limit"] for w in windows} == {"portal-identify-ip", "portal-identify-nhs"}

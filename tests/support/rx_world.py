@@ -124,6 +124,7 @@ class World:
 def build(server: LocalServer, admin: Client) -> World:
     world = World(server, admin)
     set_function_variable(admin, "prescription-create", "PRACTITIONER_KEY_SECRET", secrets.token_urlsafe(32))
+    set_function_variable(admin, "patient-portal", "PORTAL_TOKEN_SECRET", secrets.token_urlsafe(32))
     tables = world.tables
     for row in MEDICINES.values():
         tables.create("medicines", row["code"], row)

@@ -1,0 +1,13 @@
+"""patient-portal: see docs/functions/patient-portal.md. Thin shell over rxcore.portal.service."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
+
+from rxcore.function_shell import run  # noqa: E402
+from rxcore.portal.service import handle  # noqa: E402
+
+
+def main(context):
+    return run(context, handle)

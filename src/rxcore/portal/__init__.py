@@ -1,0 +1,1 @@
+"""patient-portal: patients reading their own prescriptions (access, rate limits, the six actions)."""

@@ -1,0 +1,77 @@
+"""Fixed-window rate limits held in the `rate_limits` table, so they hold across function workers and restarts.
+
+A window's counter is a row whose id is derived from (limit name, key, window start); each attempt is one atomic
+increment bounded by the limit (Appwrite refuses an increment past `max`), so concurrent workers can never let
+more through than the limit. Windows follow the function's clock (the local server's movable one in tests)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appwrite.exception import AppwriteException
+
+from rxcore.clock import iso
+from rxcore.errors import ServiceError
+from rxcore.tables import Tables, is_conflict
+
+TABLE = "rate_limits"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    attempts: int
+    window: timedelta
+
+
+class RateLimited(ServiceError):
+    def __init__(self, limit: Limit, retry_after: int):
+        super().__init__(
+            429,
+            "general_rate_limit_exceeded",
+            f"Too many attempts ({limit.attempts} per {int(limit.window.total_seconds() // 60)} minutes). "
+            f"Try again in {retry_after} seconds.",
+        )
+        self.retry_after = retry_after
+
+    def to_json(self) -> dict[str, object]:
+        return super().to_json() | {"retryAfter": self.retry_after}
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    seconds = int(window.total_seconds())
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, now.tzinfo)
+
+
+def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
+    """Count one attempt against `limit` for `key`; RateLimited when the window is already full."""
+    start = window_start(now, limit.window)
+    row_id = hashlib.sha256(f"{limit.name}:{key}:{start.timestamp()}".encode()).hexdigest()[:32]
+    retry = max(1, int((start + limit.window - now).total_seconds()))
+    path = f"/tablesdb/{tables.database_id}/tables/{TABLE}/rows/{row_id}/count/increment"
+    for _ in range(3):
+        try:
+            tables.call("patch", path, {"value": 1, "max": limit.attempts})
+            return
+        except AppwriteException as exc:
+            if exc.code == 404:
+                try:
+                    row = {
+                        "limit": limit.name,
+                        "window_start": iso(start),
+                        "expires_at": iso(start + limit.window),
+                        "count": 1,
+                    }
+                    tables.create(TABLE, row_id, row)
+                    return
+                except AppwriteException as again:
+                    if not is_conflict(again):
+                        raise
+                    continue  # another worker made the row first: count on it
+            if exc.code == 400 and "limit_exceeded" in (exc.type or ""):  # the increment would pass `max`
+                raise RateLimited(limit, retry) from None
+            raise
+    raise RateLimited(limit, retry)

@@ -1,0 +1,177 @@
+"""patient-portal through the real server, executor and SDK: a patient's own records by account or by NHS
+identification; never anyone else's."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+import pypdfium2
+import pytest
+from appwrite.exception import AppwriteException
+from appwrite.query import Query
+
+from rxcore import clinics
+from tests.support.rx_world import uk_item
+
+IDENTITY = {"nhsNumber": "999 000 0050", "dateOfBirth": "1985-07-14", "postcode": "ls2 9jt"}
+
+
+@pytest.fixture(scope="module")
+def portal(rx):
+    """A patient with three prescriptions (one partly dispensed, one dispensed, one a draft) and a linked account;
+    and someone else's prescription."""
+    patient = clinics.add_patient(
+        rx.admin,
+        clinic_id=rx.clinics["uk"],
+        today=date.today(),
+        data={
+            "given_name": "Pat",
+            "family_name": "Portal",
+            "date_of_birth": "1985-07-14",
+            "nhs_number": "9990000050",
+            "address": "8 Moor Road, Leeds",
+            "postcode": "LS2 9JT",
+            "phone": "07512 345678",
+        },
+    )
+    account = rx.user("portal_patient", "Pat Portal")
+    clinics.link_patient_account(rx.admin, patient_id=patient["$id"], user_id=account.id)
+    signed = []
+    for quantity in (21, 28, 14):
+        code, body = rx.prescribe(
+            "prescriber",
+            clinicId=rx.clinics["uk"],
+            patientId=patient["$id"],
+            items=[uk_item(quantity=quantity)],
+            sign=True,
+        )
+        assert code == 200, body
+        signed.append(body)
+    draft = rx.prescribe("prescriber", clinicId=rx.clinics["uk"], patientId=patient["$id"], items=[uk_item()])[1]
+    for n, supplied in ((0, 10), (1, 28)):
+        body = {
+            "action": "dispense",
+            "number": signed[n]["prescription"]["number"],
+            "idempotencyKey": f"portal-{n}",
+            "items": [{"itemId": signed[n]["items"][0]["$id"], "quantity": supplied}],
+        }
+        assert rx.execute("pharmacist", "dispensing", body)[0] == 200
+    other = rx.prescribe(
+        "prescriber", clinicId=rx.clinics["uk"], patientId=rx.patients["uk_child"]["$id"], items=[uk_item()], sign=True
+    )[1]
+    return {"patient": patient, "account": "portal_patient", "signed": signed, "draft": draft, "other": other}
+
+
+def call(rx, who, action, **body):
+    return rx.execute(who, "patient-portal", {"action": action} | body)
+
+
+def token(rx):
+    code, answer = call(rx, None, "identify", **IDENTITY)
+    assert code == 200, answer
+    return answer["token"]
+
+
+def test_history_by_account_with_pages_and_dates(rx, portal):
+    code, page1 = call(rx, portal["account"], "get_prescription_history", limit=2)
+    assert code == 200, page1
+    assert len(page1["prescriptions"]) == 2 and page1["nextCursor"]
+    code, page2 = call(rx, portal["account"], "get_prescription_history", limit=2, cursor=page1["nextCursor"])
+    ids = [p["$id"] for p in page1["prescriptions"] + page2["prescriptions"]]
+    assert sorted(ids) == sorted(s["prescription"]["$id"] for s in portal["signed"]) and page2["nextCursor"] is None
+    assert portal["draft"]["prescription"]["$id"] not in ids  # drafts are not the patient's yet
+    assert page1["prescriptions"][0]["medicines"] == ["Amoxicillin 500mg capsules"]
+    today = date.today().isoformat()
+    assert (
+        len(call(rx, portal["account"], "get_prescription_history", **{"from": today, "to": today})[1]["prescriptions"])
+        == 3
+    )
+    assert call(rx, portal["account"], "get_prescription_history", **{"from": "2099-01-01"})[1]["prescriptions"] == []
+
+
+def test_identification_gives_a_token_and_never_says_what_was_wrong(rx, portal):
+    answers = []
+    for wrong in (
+        {"nhsNumber": "999 000 0069"},
+        {"dateOfBirth": "1985-07-15"},
+        {"postcode": "LS2 9JU"},
+        {"nhsNumber": "12345"},
+    ):
+        code, answer = call(rx, None, "identify", **(IDENTITY | wrong))
+        answers.append((code, answer["type"], answer["message"]))
+    assert set(answers) == {(401, "portal_identification_failed", "These details do not match our records.")}
+    code, answer = call(rx, None, "identify", **IDENTITY)
+    assert code == 200 and answer["token"] and answer["expiresAt"]
+
+
+def test_every_action_by_token(rx, portal):
+    t = token(rx)
+    partly = portal["signed"][0]["prescription"]
+    code, detail = call(rx, None, "get_prescription_detail", token=t, prescriptionId=partly["$id"])
+    assert code == 200 and detail["prescription"]["status"] == "partially_dispensed"
+    assert detail["dispensing"][0]["quantity"] == 10 and detail["dispensing"][0]["owing"] == 11
+    code, tracked = call(rx, None, "track_prescription_status", token=t, prescriptionId=partly["$id"])
+    assert [e["event"] for e in tracked["timeline"]] == ["signed", "part_dispensed"]
+    code, profile = call(rx, None, "get_patient_profile", token=t)
+    assert profile["patient"]["nhs_number"] == "9990000050" and profile["patient"]["notify_sms"] is False
+    code, updated = call(
+        rx,
+        None,
+        "update_patient_preferences",
+        token=t,
+        sms=True,
+        whatsapp=True,
+        quietHoursStart="21:00",
+        quietHoursEnd="07:30",
+    )
+    assert code == 200 and updated["patient"]["notify_whatsapp"] is True
+    assert call(rx, None, "get_patient_profile", token=t)[1]["patient"]["quiet_hours_end"] == "07:30"
+    code, bad = call(rx, None, "update_patient_preferences", token=t, quietHoursStart="25:00")
+    assert (code, bad["type"]) == (400, "general_argument_invalid")
+    code, receipt = call(rx, None, "download_prescription_receipt", token=t, prescriptionId=partly["$id"])
+    pdf = base64.b64decode(receipt["base64"])
+    text = pypdfium2.PdfDocument(pdf)[0].get_textpage().get_text_range()
+    assert receipt["contentType"] == "application/pdf" and partly["number"] in text and "supplied 10" in text
+    code, answer = call(rx, None, "get_patient_profile", token=t + "x")
+    assert (code, answer["type"]) == (401, "portal_token_invalid")
+    code, answer = call(rx, None, "get_patient_profile")
+    assert (code, answer["type"]) == (401, "user_unauthorized")
+
+
+def test_another_patients_prescription_is_unreachable(rx, portal):
+    other = portal["other"]["prescription"]["$id"]
+    t = token(rx)
+    for action in ("get_prescription_detail", "track_prescription_status", "download_prescription_receipt"):
+        for who, extra in ((None, {"token": t}), (portal["account"], {}), ("patient", {})):
+            code, answer = call(rx, who, action, prescriptionId=other, **extra)
+            assert (code, answer["type"]) == (404, "prescription_not_found"), (action, who)
+    listed = call(rx, portal["account"], "get_prescription_history", limit=50)[1]["prescriptions"]
+    assert other not in {p["$id"] for p in listed}
+    code, answer = call(rx, "stranger", "get_patient_profile")  # an account with no patient record
+    assert (code, answer["type"]) == (404, "patient_not_found")
+    code, answer = call(rx, portal["account"], "get_patient_profile", patientId=rx.patients["uk"]["$id"])
+    assert (code, answer["type"]) == (404, "patient_not_found")
+
+
+def test_every_access_is_audited(rx, portal):
+    events = rx.tables.list("audit_events", [Query.equal("patient_id", portal["patient"]["$id"]), Query.limit(500)])
+    actions = {e["action"] for e in events}
+    assert {
+        "portal.identified",
+        "portal.history_viewed",
+        "portal.prescription_viewed",
+        "portal.status_viewed",
+        "portal.profile_viewed",
+        "portal.preferences_updated",
+        "portal.receipt_downloaded",
+    } <= actions
+    assert any(e["actor_id"] == f"patient:{portal['patient']['$id']}" for e in events)  # by token
+
+
+def test_the_portal_function_refuses_caller_headers(rx):
+    from appwrite.services.functions import Functions
+
+    with pytest.raises(AppwriteException) as info:
+        Functions(rx.client()).create_execution("patient-portal", "{}", headers={"x-appwrite-user-id": "someone"})
+    assert info.value.code == 400
