@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt bench-api bench-functions bench-dmd bench-rx bench-patients clean
+.PHONY: up test install lint fmt bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-rx: $(STAMP)
 
 bench-patients: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/patients.py
+
+bench-portal: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/portal.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py
