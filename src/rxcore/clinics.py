@@ -18,11 +18,11 @@ from appwrite.services.storage import Storage
 from appwrite.services.teams import Teams
 from appwrite.services.users import Users
 
+from rxcore.access import row_permissions
 from rxcore.identifiers import InvalidIdentifier
 from rxcore.identifiers.au import normalise_healthcare_identifier, normalise_provider_number, pbs_prescriber_number
 from rxcore.identifiers.uk import normalise_ods_code, normalise_registration
 from rxcore.patients import AU_STATES, normalise_patient
-from rxcore.prescribing.access import row_permissions
 from rxcore.tables import Tables
 
 ROLE_BODIES = {

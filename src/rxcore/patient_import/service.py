@@ -24,13 +24,13 @@ from appwrite.query import Query
 from appwrite.services.storage import Storage
 
 from rxcore import audit
+from rxcore.access import Caller, caller, gather, require_keys, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.patient_import.reader import read_table
 from rxcore.patient_import.validate import RowResult, validate_row
 from rxcore.patients import FIELDS
-from rxcore.prescribing.access import Caller, caller, gather, require_keys, text_field
 
 CHUNK = 100
 SAVE_EVERY = 2000  # rows between progress saves (and audit events)

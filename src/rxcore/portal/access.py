@@ -16,12 +16,12 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore import audit
+from rxcore.access import Caller
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.identifiers import InvalidIdentifier
 from rxcore.identifiers.uk import normalise_nhs_number, normalise_postcode
 from rxcore.portal.ratelimit import Limit, hit
-from rxcore.prescribing.access import Caller
 
 TOKEN_LIFETIME = timedelta(minutes=15)
 PER_IP = Limit("portal-identify-ip", 20, timedelta(minutes=5))

@@ -15,11 +15,11 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore import audit
+from rxcore.access import Caller, gather, require_keys
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.portal.access import identify, resolve_patient
-from rxcore.prescribing.access import Caller, gather, require_keys
 from rxcore.tables import Tables
 
 VISIBLE = ["signed", "partially_dispensed", "dispensed", "cancelled", "expired"]  # drafts are the prescriber's

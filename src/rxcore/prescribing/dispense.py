@@ -17,12 +17,12 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore import audit, signing
+from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.identifiers import InvalidIdentifier
 from rxcore.prescribing import canonical
-from rxcore.prescribing.access import Caller, caller, gather, practitioner_of, require_keys, text_field
 from rxcore.prescribing.dispense_rules import (
     DISPENSABLE,
     DispenseRefused,

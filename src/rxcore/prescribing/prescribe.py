@@ -17,11 +17,11 @@ from appwrite.query import Query
 from appwrite.services.storage import Storage
 
 from rxcore import audit, signing
+from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
-from rxcore.prescribing.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
 from rxcore.prescribing.rules import (
     MAX_ITEMS,

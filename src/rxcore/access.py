@@ -1,4 +1,5 @@
-"""Who may do what, decided from the caller Appwrite identified (`x-appwrite-user-id`) and our rows.
+"""Shared by the functions: the caller, parallel reads, request checks, and who may do what, decided from the
+user Appwrite identified (`x-appwrite-user-id`) and our rows.
 
 A practitioner row (id = the user's id) says whether the user is an active prescriber or pharmacist and of which
 clinics. Anything about another clinic's records answers 404, so its existence is not revealed."""
