@@ -19,6 +19,10 @@ sys.path.insert(0, str(REPO / "src"))
 from rxcore.checkdigits import nhs_mod11_digit  # noqa: E402
 
 HEADER = ["NHS Number", "First name", "Surname", "DOB", "Sex", "Postcode", "Email", "Mobile", "Address"]
+UK_MAPPING = {  # patient-import's column mapping for these files
+    "NHS Number": "nhs_number", "First name": "given_name", "Surname": "family_name", "DOB": "date_of_birth",
+    "Sex": "sex", "Postcode": "postcode", "Email": "email", "Mobile": "phone", "Address": "address",
+}  # fmt: skip
 GIVEN = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Noah", "Oliver", "George", "Leo", "Arthur", "Aisha", "Mohammed"]
 FAMILY = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "O'Brien"]
 POSTCODES = ["LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH", "EC1A 1BB", "W1A 0AX", "DN55 1PT", "SW1A 1AA"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,55 +20,34 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from appwrite.client import Client  # noqa: E402
 from appwrite.id import ID  # noqa: E402
 from appwrite.input_file import InputFile  # noqa: E402
 from appwrite.query import Query  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
 from appwrite.services.storage import Storage  # noqa: E402
-from scripts import apply_schema, make_patient_test_data  # noqa: E402
-from tests.support.local_server import LocalServer, free_port  # noqa: E402
-from tests.support.rx_world import build  # noqa: E402
-
-MAPPING = {
-    "NHS Number": "nhs_number",
-    "First name": "given_name",
-    "Surname": "family_name",
-    "DOB": "date_of_birth",
-    "Sex": "sex",
-    "Postcode": "postcode",
-    "Email": "email",
-    "Mobile": "phone",
-    "Address": "address",
-}
+from scripts import make_patient_test_data  # noqa: E402
+from scripts.bench.world import machine_line, start_world  # noqa: E402
 
 
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--rows", type=int, default=100_000)
     args = cli.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     path = REPO / ".bench" / f"patients-{args.rows}.csv"
     if not path.exists():
         make_patient_test_data.main(["--rows", str(args.rows), "--out", str(path)])
     print(f"file: {path.name}, {path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-patients-") as tmp:
-        server = LocalServer(Path(tmp) / "data", free_port()).start(["--appwrite-json", str(REPO / "appwrite.json")])
+        server, world = start_world(Path(tmp))
         try:
-            assert apply_schema.main(["--credentials", str(server.data_dir / "credentials.json")]) == 0
-            admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
-            world = build(server, admin)
             owner = world.people["owner"].client
             file_id = Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(path))).id
             body = {
                 "action": "import",
                 "clinicId": world.clinics["uk"],
                 "fileId": file_id,
-                "mapping": MAPPING,
+                "mapping": make_patient_test_data.UK_MAPPING,
                 "mode": "create",
                 "dryRun": False,
             }

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -22,12 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from appwrite.client import Client  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts import apply_schema  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
-from tests.support.local_server import LocalServer, free_port  # noqa: E402
-from tests.support.rx_world import MEDICINES, build  # noqa: E402
+from scripts.bench.world import machine_line, start_world  # noqa: E402
+from tests.support.rx_world import MEDICINES  # noqa: E402
 
 from rxcore.clock import iso  # noqa: E402
 
@@ -87,17 +83,10 @@ def main() -> int:
     cli.add_argument("--warmup", type=int, default=20)
     cli.add_argument("--prescriptions", type=int, default=200)
     args = cli.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
-        server = LocalServer(Path(tmp) / "data", free_port()).start(["--appwrite-json", str(REPO / "appwrite.json")])
+        server, world = start_world(Path(tmp))
         try:
-            assert apply_schema.main(["--credentials", str(server.data_dir / "credentials.json")]) == 0
-            admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
-            world = build(server, admin)
             seed(world, args.prescriptions)
             account = Functions(world.people["patient"].client)
             guest = Functions(world.client())

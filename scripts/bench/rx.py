@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,11 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from appwrite.client import Client  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts import apply_schema  # noqa: E402
-from tests.support.local_server import LocalServer, free_port  # noqa: E402
-from tests.support.rx_world import build, uk_item  # noqa: E402
+from scripts.bench.world import machine_line, start_world  # noqa: E402
+from tests.support.rx_world import uk_item  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,18 +72,10 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="measured calls per action (default 200)")
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-rx-") as tmp:
-        server = LocalServer(Path(tmp) / "data", free_port()).start(["--appwrite-json", str(REPO / "appwrite.json")])
+        server, world = start_world(Path(tmp))
         try:
-            creds = str(server.data_dir / "credentials.json")
-            assert apply_schema.main(["--credentials", creds]) == 0
-            admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
-            world = build(server, admin)
             prescriber = Functions(world.people["prescriber"].client)
             pharmacist = Functions(world.people["pharmacist"].client)
             base = {

@@ -12,22 +12,13 @@ from appwrite.id import ID
 from appwrite.input_file import InputFile
 from appwrite.query import Query
 from appwrite.services.storage import Storage
+from scripts import make_patient_test_data
 
 from rxcore import clinics
 from tests.support.local_server import REPO
 
 DATA = REPO / "test_data" / "patients"
-UK_MAPPING = {
-    "NHS Number": "nhs_number",
-    "First name": "given_name",
-    "Surname": "family_name",
-    "DOB": "date_of_birth",
-    "Sex": "sex",
-    "Postcode": "postcode",
-    "Email": "email",
-    "Mobile": "phone",
-    "Address": "address",
-}
+UK_MAPPING = make_patient_test_data.UK_MAPPING
 AU_MAPPING = {
     "Medicare": "medicare_number",
     "IRN": "medicare_irn",
