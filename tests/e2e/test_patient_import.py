@@ -237,6 +237,9 @@ def test_refusals(rx, clinic):
     assert (code, answer["type"]) == (400, "import_mapping_invalid")
     code, answer = run(rx, clinic, file_id="missing")
     assert (code, answer["type"]) == (404, "storage_file_not_found")
+    someone_elses = upload(rx, "valid_uk.csv", who="pharmacist2")  # another clinic's upload
+    code, answer = run(rx, clinic, file_id=someone_elses)
+    assert (code, answer["type"]) == (404, "storage_file_not_found")
     code, answer = run(rx, clinic, "valid_uk.csv", mode="merge")
     assert (code, answer["type"]) == (400, "general_argument_invalid")
     assert patients_of(rx, clinic) == []

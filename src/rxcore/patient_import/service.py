@@ -318,13 +318,16 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     clinic = _staff_clinic(c, clinic_id)
     bucket = c.request.env.get("IMPORT_BUCKET_ID", "patient_imports")
     storage = Storage(c.request.client)
+    missing = ServiceError(404, "storage_file_not_found", f"No file {file_id} of yours in the {bucket} bucket.")
     try:
         meta = storage.get_file(bucket, file_id)
-        content = storage.get_file_download(bucket, file_id)
     except AppwriteException as exc:
-        if exc.code == 404:
-            raise ServiceError(404, "storage_file_not_found", f"No file {file_id} in the {bucket} bucket.") from None
-        raise
+        raise (missing if exc.code == 404 else exc) from None
+    # The function reads with its own key, so it checks that the caller (or their clinic) could read the file:
+    # a file id from someone else's upload does not import another clinic's list.
+    if not {f'read("user:{c.user_id}")', f'read("team:{clinic_id}")', 'read("any")'} & set(meta.permissions or []):
+        raise missing
+    content = storage.get_file_download(bucket, file_id)
     header, records = read_table(content, meta.name)
     mapping = _mapping(body, header)
     digest = hashlib.sha256(content).hexdigest()
