@@ -23,18 +23,6 @@ from rxcore.audit import TABLE, Break, verify_chain  # noqa: E402
 from rxcore.tables import Tables  # noqa: E402
 from scripts import connection  # noqa: E402
 
-PAGE = 1000
-
-
-def rows_of(tables: Tables, queries: list[str]) -> Iterator[dict[str, Any]]:
-    cursor = None
-    while True:
-        page = tables.list(TABLE, [*queries, Query.limit(PAGE), *([Query.cursor_after(cursor)] if cursor else [])])
-        yield from page
-        if len(page) < PAGE:
-            return
-        cursor = page[-1]["$id"]
-
 
 class Counted:
     def __init__(self, rows: Iterator[dict[str, Any]]):
@@ -47,16 +35,10 @@ class Counted:
 
 
 def chains(tables: Tables) -> list[str]:
-    names = {row["chain"] for row in rows_of(tables, [Query.equal("seq", 1), Query.select(["$id", "chain"])])}
-    cursor = None
-    while True:  # every clinic has a chain once anything happened in it
-        page = tables.list(
-            "clinics", [Query.select(["$id"]), Query.limit(PAGE), *([Query.cursor_after(cursor)] if cursor else [])]
-        )
-        names.update(row["$id"] for row in page)
-        if len(page) < PAGE:
-            return sorted(names)
-        cursor = page[-1]["$id"]
+    names = {row["chain"] for row in tables.each(TABLE, [Query.equal("seq", 1), Query.select(["$id", "chain"])])}
+    # every clinic has a chain once anything happened in it
+    names.update(row["$id"] for row in tables.each("clinics", [Query.select(["$id"])]))
+    return sorted(names)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = Tables(connection.client_from(args, cli), args.database)
     broken: list[Break] = []
     for chain in args.chain or chains(tables):
-        rows = Counted(rows_of(tables, [Query.equal("chain", chain), Query.order_asc("seq")]))
+        rows = Counted(tables.each(TABLE, [Query.equal("chain", chain), Query.order_asc("seq")]))
         problem = verify_chain(rows)
         if problem is None:
             print(f"{chain}: intact, {rows.count} events" if rows.count else f"{chain}: no events")

@@ -155,31 +155,16 @@ def link_patient_account(
         return tables.call("patch", path, {"data": data or {}, "permissions": permissions})
 
     saved = grant("patients", patient_id, {"user_id": user_id})
-    for prescription in _all(tables, "prescriptions", [Query.equal("patient_id", patient_id)]):
+    ids = [Query.select(["$id"])]
+    mine = [Query.equal("patient_id", patient_id), Query.select(["$id", "pdf_file_id"])]
+    for prescription in list(tables.each("prescriptions", mine, page=100)):
         grant("prescriptions", prescription["$id"])
-        for item in _all(tables, "prescription_items", [Query.equal("prescription_id", prescription["$id"])]):
+        of_it = [Query.equal("prescription_id", prescription["$id"]), *ids]
+        for item in list(tables.each("prescription_items", of_it, page=100)):
             grant("prescription_items", item["$id"])
         if prescription.get("pdf_file_id"):
             Storage(client).update_file(pdf_bucket, prescription["pdf_file_id"], permissions=permissions)
-    for record in _all(tables, "dispensing_records", [Query.equal("patient_id", patient_id)]):
+    for record in list(tables.each("dispensing_records", [Query.equal("patient_id", patient_id), *ids], page=100)):
         grant("dispensing_records", record["$id"])
     _label(client, user_id, "patient")
     return saved
-
-
-def _all(tables: Tables, table: str, queries: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    while True:
-        cursor = [Query.cursor_after(rows[-1]["$id"])] if rows else []
-        page = tables.list(
-            table,
-            [
-                *queries,
-                Query.select(["$id", "pdf_file_id"] if table == "prescriptions" else ["$id"]),
-                Query.limit(100),
-                *cursor,
-            ],
-        )
-        rows.extend(page)
-        if len(page) < 100:
-            return rows

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
+from appwrite.query import Query
 
 T = TypeVar("T")
 CONFLICT_TYPES = {
@@ -69,6 +70,17 @@ class Tables:
 
     def list(self, table: str, queries: list[str]) -> list[dict[str, Any]]:
         return self.call("get", self._rows(table), {"queries": queries, "total": False})["rows"]
+
+    def each(self, table: str, queries: list[str], page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every row `queries` select, read page by page with a cursor (so `total`'s 5,000 cap does not apply and
+        memory holds one page). `queries` must not hold a limit or a cursor; a select must include `$id`."""
+        cursor: list[str] = []
+        while True:
+            rows = self.list(table, [*queries, Query.limit(page), *cursor])
+            yield from rows
+            if len(rows) < page:
+                return
+            cursor = [Query.cursor_after(rows[-1]["$id"])]
 
     def create(self, table: str, row_id: str, data: dict[str, Any], permissions: list[str] | None = None) -> dict:
         params: dict[str, Any] = {"rowId": row_id, "data": data}

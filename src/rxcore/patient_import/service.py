@@ -271,20 +271,7 @@ class Importer:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["line", "column", "value", "severity", "message"])
-        rows, cursor = [], None
-        while True:
-            page = self.t.list(
-                "patient_import_errors",
-                [
-                    Query.equal("batch_id", self.batch["$id"]),
-                    Query.limit(1000),
-                    *([Query.cursor_after(cursor)] if cursor else []),
-                ],
-            )
-            rows.extend(page)
-            if len(page) < 1000:
-                break
-            cursor = page[-1]["$id"]
+        rows = self.t.each("patient_import_errors", [Query.equal("batch_id", self.batch["$id"])])
         for row in sorted(rows, key=lambda r: (r["line"], r["severity"], r["column"])):
             writer.writerow([row["line"], row["column"], row["value"], row["severity"], row["message"]])
         storage = Storage(self.c.request.client)
