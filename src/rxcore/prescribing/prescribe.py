@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -31,6 +32,9 @@ from rxcore.prescribing.rules import (
     check_items,
     check_patient,
     parse_item,
+    parse_period,
+    period_text,
+    validity,
 )
 from rxcore.prescribing.words import quantity_text
 from rxcore.tables import is_conflict, retry_conflicts
@@ -43,11 +47,6 @@ CANCELLABLE = ("draft", "signed", "partially_dispensed")
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """A row as callers see it: its columns and $id, $createdAt, $updatedAt (not the signed snapshot)."""
     return {k: v for k, v in row.items() if k not in HIDDEN and (not k.startswith("$") or k in SYSTEM)}
-
-
-def _period(text: str) -> tuple[int, str]:
-    amount, unit = text.split()
-    return int(amount), unit
 
 
 def _items_of(c: Caller, prescription_id: str) -> list[dict[str, Any]]:
@@ -152,8 +151,8 @@ def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 "schedule": item.schedule,
                 "controlled": item.controlled,
                 "supplies_allowed": 1 + r.repeats,
-                "first_dispense_within": "{} {}".format(*item.first_dispense_days),
-                "valid_for": "{} {}".format(*item.validity),
+                "first_dispense_within": period_text(item.first_dispense_days),
+                "valid_for": period_text(item.validity),
             }
         )
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
@@ -263,17 +262,9 @@ def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         key=lambda: _signing_key(c, prescriber, reads["key"]),
     )
     key = more["key"]
-    today = c.now.date()
     start = date.fromisoformat(prescription["start_date"]) if prescription.get("start_date") else None
-    appropriate = max(today, start) if start else today
-    day = date.resolution
-    dates = {
-        "appropriate_date": appropriate.isoformat(),
-        "first_dispense_by": (
-            min(add_period(appropriate, _period(i["first_dispense_within"])) for i in items) - day
-        ).isoformat(),
-        "expires_on": (min(add_period(appropriate, _period(i["valid_for"])) for i in items) - day).isoformat(),
-    }
+    periods = [(parse_period(i["first_dispense_within"]), parse_period(i["valid_for"])) for i in items]
+    dates = {name: value.isoformat() for name, value in asdict(validity(periods, c.now.date(), start)).items()}
     signed_at = iso(c.now)
     texts = {i["$id"]: quantity_text(i["quantity"], i.get("quantity_words"), i["unit"]) for i in items}
     signed = canonical.snapshot(

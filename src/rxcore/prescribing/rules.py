@@ -328,14 +328,27 @@ class Validity:
     expires_on: date
 
 
-def validity(items: list[CheckedItem], signed_on: date, start_date: date | None) -> Validity:
-    """The appropriate date is the later of the signing date and any start date the prescriber gives; the
-    strictest item sets the whole prescription's dates (one controlled drug makes it a 28-day prescription).
-    Dates are the last day on which dispensing is allowed: "valid 28 days" from 1 March ends on 28 March."""
+def period_text(period: tuple[int, str]) -> str:
+    """How an item stores its periods between drafting and signing: "28 days", "6 months"."""
+    return f"{period[0]} {period[1]}"
+
+
+def parse_period(text: str) -> tuple[int, str]:
+    amount, unit = text.split()
+    return int(amount), unit
+
+
+def validity(
+    periods: list[tuple[tuple[int, str], tuple[int, str]]], signed_on: date, start_date: date | None
+) -> Validity:
+    """`periods` holds each item's (first dispense within, valid for). The appropriate date is the later of the
+    signing date and any start date the prescriber gives; the strictest item sets the whole prescription's dates
+    (one controlled drug makes it a 28-day prescription). Dates are the last day on which dispensing is allowed:
+    "valid 28 days" from 1 March ends on 28 March."""
     appropriate = max(signed_on, start_date) if start_date else signed_on
     day = timedelta(days=1)
     return Validity(
         appropriate_date=appropriate,
-        first_dispense_by=min(add_period(appropriate, item.first_dispense_days) for item in items) - day,
-        expires_on=min(add_period(appropriate, item.validity) for item in items) - day,
+        first_dispense_by=min(add_period(appropriate, first) for first, _ in periods) - day,
+        expires_on=min(add_period(appropriate, valid) for _, valid in periods) - day,
     )

@@ -170,13 +170,14 @@ def test_validity_dates():
         {"1": product(), "2": product("2", cd_schedule="2")},
         None,
     )
-    v = validity(items, date(2026, 3, 1), None)
+    periods = [(item.first_dispense_days, item.validity) for item in items]
+    v = validity(periods, date(2026, 3, 1), None)
     assert (v.appropriate_date, v.first_dispense_by, v.expires_on) == (
         date(2026, 3, 1),
         date(2026, 3, 28),
         date(2026, 3, 28),
     )
-    later = validity(items[:1], date(2026, 3, 1), date(2026, 4, 10))  # a start date moves the appropriate date
+    later = validity(periods[:1], date(2026, 3, 1), date(2026, 4, 10))  # a start date moves the appropriate date
     assert later.appropriate_date == date(2026, 4, 10) and later.expires_on == date(2026, 10, 9)
 
 
