@@ -32,7 +32,7 @@ from rxcore.prescribing.dispense_rules import (
     status_after,
 )
 from rxcore.prescribing.numbers import normalise_number
-from rxcore.prescribing.prescribe import public
+from rxcore.prescribing.prescribe import items_of, public
 from rxcore.prescribing.rules import MAX_ITEMS
 from rxcore.tables import retry_conflicts
 
@@ -67,9 +67,8 @@ def _authorise(reads: dict[str, Any], number: str) -> dict[str, Any]:
 
 def _details(c: Caller, prescription: dict[str, Any], **extra: Any) -> dict[str, Any]:
     t = c.tables
-    items_query = [Query.equal("prescription_id", prescription["$id"]), Query.order_asc("line"), Query.limit(MAX_ITEMS)]
     return gather(
-        items=lambda: t.list("prescription_items", items_query),
+        items=lambda: items_of(c, prescription["$id"]),
         prescriber=lambda: t.get("practitioners", prescription["prescriber_id"]),
         head=lambda: audit.head_of(t, prescription["clinic_id"]),
         **extra,
@@ -175,12 +174,11 @@ def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
 
 
 def _replay(c: Caller, prescription: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    more = _details(c, prescription)
-    states = [ItemState.from_row(row) for row in more["items"]]
+    items = items_of(c, prescription["$id"])  # the items only: a replay verifies and writes nothing
     return {
         "prescription": public(prescription),
         "records": [public(r) for r in sorted(records, key=lambda r: r["$id"])],
-        "items": [_item_view(row, state) for row, state in zip(more["items"], states, strict=True)],
+        "items": [_item_view(row, ItemState.from_row(row)) for row in items],
         "replayed": True,
     }
 

@@ -49,7 +49,8 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in HIDDEN and (not k.startswith("$") or k in SYSTEM)}
 
 
-def _items_of(c: Caller, prescription_id: str) -> list[dict[str, Any]]:
+def items_of(c: Caller, prescription_id: str) -> list[dict[str, Any]]:
+    """A prescription's items in line order (one query)."""
     query = [Query.equal("prescription_id", prescription_id), Query.order_asc("line"), Query.limit(MAX_ITEMS)]
     return c.tables.list("prescription_items", query)
 
@@ -200,7 +201,7 @@ def _replay(c: Caller, existing: dict[str, Any], digest: str, then_sign: bool) -
         )
     if then_sign and existing["status"] == "draft":
         return sign(c, {"prescriptionId": existing["$id"]})
-    items = [public(item) for item in _items_of(c, existing["$id"])]
+    items = [public(item) for item in items_of(c, existing["$id"])]
     return {"prescription": public(existing), "items": items, "replayed": True}
 
 
@@ -210,7 +211,7 @@ def _own_prescription(c: Caller, body: dict[str, Any], extra: dict[str, Any] | N
     reads = gather(
         practitioner=lambda: t.get("practitioners", c.user_id),
         prescription=lambda: t.get("prescriptions", prescription_id),
-        items=lambda: _items_of(c, prescription_id),
+        items=lambda: items_of(c, prescription_id),
         **(extra or {}),
     )
     reads["prescriber"] = practitioner_of(reads["practitioner"], "prescriber")
