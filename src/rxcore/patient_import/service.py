@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from appwrite.exception import AppwriteException
-from appwrite.input_file import InputFile
 from appwrite.query import Query
 from appwrite.services.storage import Storage
 
@@ -27,6 +26,7 @@ from rxcore import audit
 from rxcore.access import Caller, caller, gather, require_keys, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
+from rxcore.files import put_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.patient_import.reader import read_table
 from rxcore.patient_import.validate import RowResult, validate_row
@@ -274,20 +274,11 @@ class Importer:
         rows = self.t.each("patient_import_errors", [Query.equal("batch_id", self.batch["$id"])])
         for row in sorted(rows, key=lambda r: (r["line"], r["severity"], r["column"])):
             writer.writerow([row["line"], row["column"], row["value"], row["severity"], row["message"]])
-        storage = Storage(self.c.request.client)
         bucket = self.c.request.env.get("IMPORT_REPORT_BUCKET_ID", "import_reports")
-        upload = InputFile.from_bytes(
-            out.getvalue().encode(), filename=f"import-{self.batch['$id']}-errors.csv", mime_type="text/csv"
-        )
+        filename = f"import-{self.batch['$id']}-errors.csv"
         permissions = [f'read("team:{self.clinic["$id"]}")']
-        try:
-            storage.create_file(bucket, self.batch["$id"], upload, permissions)
-        except AppwriteException as exc:
-            if exc.code != 409:
-                raise
-            storage.delete_file(bucket, self.batch["$id"])
-            storage.create_file(bucket, self.batch["$id"], upload, permissions)
-        return self.batch["$id"]
+        content = out.getvalue().encode()
+        return put_file(self.c.request.client, bucket, self.batch["$id"], content, filename, "text/csv", permissions)
 
 
 def _key_field(key: str) -> str:

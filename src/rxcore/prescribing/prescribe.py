@@ -13,14 +13,13 @@ from datetime import date
 from typing import Any
 
 from appwrite.exception import AppwriteException
-from appwrite.input_file import InputFile
 from appwrite.query import Query
-from appwrite.services.storage import Storage
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
+from rxcore.files import put_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
@@ -309,17 +308,9 @@ def _store_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any],
     """The PDF under the prescription's id, readable by the clinic and the patient. A retry after a failed
     commit finds the earlier upload and replaces it."""
     bucket = c.request.env.get("RX_PDF_BUCKET_ID", "prescription_pdfs")
-    storage = Storage(c.request.client)
-    upload = InputFile.from_bytes(content, filename=f"{prescription['number']}.pdf", mime_type="application/pdf")
     permissions = row_permissions(prescription["clinic_id"], patient)
-    try:
-        storage.create_file(bucket, prescription["$id"], upload, permissions)
-    except AppwriteException as exc:
-        if exc.code != 409:
-            raise
-        storage.delete_file(bucket, prescription["$id"])
-        storage.create_file(bucket, prescription["$id"], upload, permissions)
-    return prescription["$id"]
+    filename = f"{prescription['number']}.pdf"
+    return put_file(c.request.client, bucket, prescription["$id"], content, filename, "application/pdf", permissions)
 
 
 def cancel(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
