@@ -102,11 +102,13 @@ class Caller:
         )
 
 
-def caller(request: FunctionRequest) -> Caller:
-    if not request.user_id:
+def caller(request: FunctionRequest, *, guests: bool = False) -> Caller:
+    """The caller of an execution; a guest (no `x-appwrite-user-id`) is refused unless `guests`, and is then
+    "anonymous" until the function knows better."""
+    if not request.user_id and not guests:
         raise ServiceError(401, "user_unauthorized", "Sign in first: this function acts for a signed-in user.")
     database = request.env.get("RX_DATABASE_ID", "main")
-    return Caller(request, Tables(request.client, database), request.user_id, request.now())
+    return Caller(request, Tables(request.client, database), request.user_id or "anonymous", request.now())
 
 
 def practitioner_of(row: dict[str, Any] | None, role: str, clinic_id: str | None = None) -> dict[str, Any]:

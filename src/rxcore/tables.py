@@ -42,10 +42,6 @@ def retry_conflicts(step: Callable[[], T], attempts: int = 40, sleep: Callable[[
     raise AssertionError("unreachable")
 
 
-def op(action: str, database_id: str, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"action": action, "databaseId": database_id, "tableId": table, "rowId": row_id, "data": data}
-
-
 class Tables:
     def __init__(self, client: Client, database_id: str = "main"):
         self.client = client
@@ -95,7 +91,8 @@ class Tables:
         return self.call("patch", f"{self._rows(table, row_id)}/{column}/increment", {"value": value})
 
     def op(self, action: str, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        return op(action, self.database_id, table, row_id, data)
+        """One operation for `commit`."""
+        return {"action": action, "databaseId": self.database_id, "tableId": table, "rowId": row_id, "data": data}
 
     def begin(self) -> str:
         return self.call("post", "/tablesdb/transactions", {"ttl": 60})["$id"]

@@ -29,7 +29,7 @@ from rxcore.errors import ServiceError
 from rxcore.files import put_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.patient_import.reader import read_table
-from rxcore.patient_import.validate import RowResult, validate_row
+from rxcore.patient_import.validate import RowResult, key_column, validate_row
 from rxcore.patients import FIELDS
 
 CHUNK = 100
@@ -96,10 +96,7 @@ class Importer:
         found: dict[str, dict[str, Any]] = {}
         by_column: dict[str, list[str]] = {}
         for row in rows:
-            kind, value = row.key.split(":")[:2]
-            by_column.setdefault({"nhs": "nhs_number", "medicare": "medicare_number", "ihi": "ihi"}[kind], []).append(
-                value
-            )
+            by_column.setdefault(key_column(row.key), []).append(row.key.split(":")[1])
         for column, values in by_column.items():
             query = [
                 Query.equal("clinic_id", self.clinic["$id"]),
@@ -239,7 +236,7 @@ class Importer:
                         line,
                         None,
                         errors=[
-                            (_key_field(result.key), result.key.split(":")[1], f"the same patient as line {first}")
+                            (key_column(result.key), result.key.split(":")[1], f"the same patient as line {first}")
                         ],
                     )
             if line <= self.cursor:
@@ -279,10 +276,6 @@ class Importer:
         permissions = [f'read("team:{self.clinic["$id"]}")']
         content = out.getvalue().encode()
         return put_file(self.c.request.client, bucket, self.batch["$id"], content, filename, "text/csv", permissions)
-
-
-def _key_field(key: str) -> str:
-    return {"nhs": "nhs_number", "medicare": "medicare_number", "ihi": "ihi"}[key.split(":")[0]]
 
 
 def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,14 @@ def _loose(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
+KEY_COLUMNS = {"nhs": "nhs_number", "medicare": "medicare_number", "ihi": "ihi"}  # identity key kind → its column
+
+
+def key_column(key: str) -> str:
+    """The patients column an identity key ("nhs:9990000018") comes from."""
+    return KEY_COLUMNS[key.split(":")[0]]
+
+
 def identity_key(country: str, columns: dict[str, Any]) -> str | None:
     if country == "UK":
         return f"nhs:{columns['nhs_number']}" if columns.get("nhs_number") else None

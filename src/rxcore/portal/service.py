@@ -15,7 +15,7 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore import audit
-from rxcore.access import Caller, gather, require_keys
+from rxcore.access import Caller, caller, gather, require_keys
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
@@ -293,8 +293,7 @@ ACTIONS = {
 
 def handle(request: FunctionRequest) -> dict[str, Any]:
     action = request.body.get("action")
-    database = request.env.get("RX_DATABASE_ID", "main")
-    c = Caller(request, Tables(request.client, database), request.user_id or "anonymous", request.now())
+    c = caller(request, guests=True)
     if action == "identify":
         require_keys(request.body, {"nhsNumber", "dateOfBirth", "postcode"})
         return identify(c, request.body, request.client_ip)

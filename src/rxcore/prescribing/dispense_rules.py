@@ -20,8 +20,7 @@ DISPENSABLE = ("signed", "partially_dispensed")
 
 
 class DispenseRefused(ServiceError):
-    def __init__(self, code: int, type_: str, message: str):
-        super().__init__(code, type_, message)
+    """A dispense the rules or the prescription's state refuse (400 or 409, with a specific type)."""
 
 
 @dataclass(frozen=True)

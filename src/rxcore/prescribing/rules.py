@@ -25,7 +25,6 @@ MAX_REPEATS = 12
 PRESCRIBABLE_TYPES = ("vmp", "amp")
 UK_WORDS_SCHEDULES = ("2", "3")  # total quantity in words and figures, no repeats, a real dose
 UK_28_DAY_SCHEDULES = ("2", "3", "4")
-AU_STATES = ("NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT")
 PBS_DEFAULT_INTERVAL_DAYS = 20
 _AS_DIRECTED = re.compile(r"^(?:(?:take|use|apply|give)\s+)?as\s+directed\.?$", re.IGNORECASE)
 
