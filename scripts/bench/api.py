@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from scripts.bench.common import machine as bench_machine  # noqa: E402
 from tests.support.local_server import LocalServer, free_port  # noqa: E402
 
 ROWS = 20_000
@@ -316,15 +316,7 @@ def main() -> int:
         pb_process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    machine = f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, PocketBase {PB_VERSION}"
+    machine = f"{bench_machine()}, PocketBase {PB_VERSION}"
     print(f"\nmachine: {machine}; wrk -t{args.threads} -c{args.connections} -d{args.seconds}s (rows/s for bulk)")
     print("| workload | ours /s | PocketBase /s | ours/PocketBase | ours p50 / p99 ms | PocketBase p50 / p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from appwrite.input_file import InputFile  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
 from appwrite.services.storage import Storage  # noqa: E402
 from scripts import apply_schema  # noqa: E402
+from scripts.bench.common import machine_line  # noqa: E402
 from tests.support.local_server import LocalServer, free_port  # noqa: E402
 
 from rxcore.dmd.archive import KINDS, ReleaseArchive  # noqa: E402
@@ -79,11 +78,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regenerate", action="store_true", help="write the full release again")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     if args.regenerate or not FULL.exists():
         FULL.parent.mkdir(exist_ok=True)
         from scripts.make_dmd_release import main as make_release

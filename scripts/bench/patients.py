@@ -26,7 +26,8 @@ from appwrite.query import Query  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
 from appwrite.services.storage import Storage  # noqa: E402
 from scripts import make_patient_test_data  # noqa: E402
-from scripts.bench.world import machine_line, start_world  # noqa: E402
+from scripts.bench.common import machine_line  # noqa: E402
+from scripts.bench.world import start_world  # noqa: E402
 
 
 def main() -> int:

@@ -21,8 +21,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.services.functions import Functions  # noqa: E402
+from scripts.bench.common import machine_line  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
-from scripts.bench.world import machine_line, start_world  # noqa: E402
+from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import MEDICINES  # noqa: E402
 
 from rxcore.clock import iso  # noqa: E402

@@ -28,13 +28,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts.bench.world import machine_line, start_world  # noqa: E402
+from scripts.bench.common import machine_line, percentile  # noqa: E402
+from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import uk_item  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def timed(functions: Functions, function_id: str, body: dict) -> tuple[float, float, dict]:

@@ -3,21 +3,12 @@ appwrite.json with the test world (tests/support/rx_world.py) built on it."""
 
 from __future__ import annotations
 
-import os
-import platform
 from pathlib import Path
 
 from appwrite.client import Client
 from scripts import apply_schema
 from tests.support.local_server import REPO, LocalServer, free_port
 from tests.support.rx_world import World, build
-
-
-def machine_line() -> str:
-    return (
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def start_world(tmp: Path) -> tuple[LocalServer, World]:

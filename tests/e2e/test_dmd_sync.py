@@ -30,7 +30,7 @@ from rxcore.dmd.catalogue import CatalogueBuilder
 from rxcore.dmd.sync import DmdSync, Source, digest
 from tests.support.fake_trud import FakeTrud
 from tests.support.local_server import REPO
-from tests.support.sdk import error_of, val
+from tests.support.sdk import error_of, set_function_variable, val
 
 pytestmark = pytest.mark.e2e
 FUNCTION = "trud-medicine-sync"
@@ -61,13 +61,7 @@ def trud(platform_admin):
 
 
 def set_variable(admin: Client, key: str, value: str) -> None:
-    """Function variables are how secrets reach a function in Appwrite (a change restarts its workers)."""
-    functions = Functions(admin)
-    existing = [v for v in functions.list_variables(FUNCTION).variables if v.key == key]
-    if existing:
-        functions.update_variable(FUNCTION, existing[0].id, key, value, secret=key.endswith("KEY"))
-    else:
-        functions.create_variable(FUNCTION, ID.unique(), key, value, secret=key.endswith("KEY"))
+    set_function_variable(admin, FUNCTION, key, value, secret=key.endswith("KEY"))
 
 
 @pytest.fixture(scope="module")
