@@ -342,6 +342,8 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         message = exc.message if isinstance(exc, (ServiceError, AppwriteException)) else type(exc).__name__
         importer.save("failed", error=str(message)[:400])
         raise
+    finally:
+        importer.pool.shutdown()  # the worker stays warm for the next execution: leave no idle threads behind
 
 
 def status(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
