@@ -65,7 +65,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="enable the local-only /_local/ routes (move the clock, run what is due); for tests; "
         "env APPWRITE_LOCAL_CONTROL=1",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=_env_list("APPWRITE_LOCAL_TRUSTED_PROXIES"),
+        metavar="IP",
+        help="a reverse proxy whose X-Forwarded-For / X-Forwarded-Proto are believed (repeatable; none by default, "
+        "so the client address is the TCP peer's and per-IP rate limits cannot be dodged with a header); "
+        "env APPWRITE_LOCAL_TRUSTED_PROXIES, comma-separated",
+    )
+    parser.add_argument(
+        "--allowed-hostname",
+        action="append",
+        default=_env_list("APPWRITE_LOCAL_ALLOWED_HOSTNAMES") or ["localhost"],
+        metavar="HOST",
+        help="a web platform's hostname whose browser origin may call the server with credentials (repeatable; "
+        "`*.example.org` for subdomains; default localhost, which also admits 127.0.0.1 and [::1]); "
+        "env APPWRITE_LOCAL_ALLOWED_HOSTNAMES, comma-separated",
+    )
     return parser.parse_args(argv)
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         project_id=args.project_id,
         local_control=args.local_control,
         appwrite_json=args.appwrite_json.resolve() if args.appwrite_json else None,
+        allowed_hostnames=tuple(args.allowed_hostname),
     )
     services = Services(settings)
     path = write_credentials(services)
@@ -97,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; here only from proxies named by the operator.
+        proxy_headers=bool(args.trusted_proxy),
+        forwarded_allow_ips=",".join(args.trusted_proxy) or None,
     )
     server = uvicorn.Server(config)
     server.run()

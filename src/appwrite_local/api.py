@@ -24,6 +24,7 @@ from .ids import custom_id, uid
 from .listing import list_resources
 
 _MISSING = object()
+MAX_PARAM_NESTING = 64  # PHP's max_input_nesting_level: `a[b][c]...` deeper than this is refused
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 
 
@@ -37,6 +38,8 @@ def parse_php_params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             out[key] = value
             continue
         parts = [key[:first], *_BRACKETS.findall(key[first:])]
+        if len(parts) > MAX_PARAM_NESTING:
+            raise invalid_argument(key[:first], f"Value may nest at most {MAX_PARAM_NESTING} levels deep")
         node: Any = out
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -193,7 +196,7 @@ class Ctx:
 
     def list_rows_of(self, spec: Any, search_sql: str | None = None) -> tuple[list[tuple], int]:
         """A list endpoint's page: the `queries`, `total` and (where the endpoint has one) `search` params."""
-        search = self.raw("search", None) if search_sql else None
+        search = self.text("search", None, 256) if search_sql else None
         return list_resources(
             self.services.db.reader(), spec, self.raw("queries", []), self.boolean("total", True), search, search_sql
         )

@@ -22,6 +22,7 @@ from . import auth, system
 from .api import Ctx, RateLimiter, RouteSpec, UploadedFile, parse_php_params, parse_query_string
 from .catalog import Catalog
 from .clock import Clock
+from .cors import Cors, OriginPolicy
 from .db import Database
 from .errors import AppwriteError
 from .events import EventBus
@@ -40,14 +41,6 @@ log = logging.getLogger("appwrite_local")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage, functions)
-CORS_HEADERS = (
-    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
-    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
-    "X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
-    "X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
-    "X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
-    "Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent"
-)
 
 
 @dataclass
@@ -58,6 +51,7 @@ class Settings:
     project_id: str = "rx-local"
     local_control: bool = False
     appwrite_json: Path | None = None
+    allowed_hostnames: tuple[str, ...] = ("localhost",)  # the web platforms (cors.py)
 
     @property
     def endpoint(self) -> str:
@@ -92,6 +86,7 @@ class Services:
         self.rows_legacy = Rows(self.clock, "$collectionId")
         self.events = EventBus()
         self.limiter = RateLimiter(self.clock)
+        self.origins = OriginPolicy(settings.allowed_hostnames)
         self.functions = FunctionRegistry(self.db, self.clock)
         self.function_problems: list[str] = []
         if settings.appwrite_json is not None:
@@ -127,6 +122,40 @@ def error_response(error: AppwriteError) -> Response:
     return Response(orjson.dumps(error.to_json()), error.code, headers=headers, media_type="application/json")
 
 
+def _body_too_large() -> AppwriteError:
+    return AppwriteError("general_argument_invalid", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+
+
+def capped_receive(receive: Any, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's `receive`, refusing the body once it passes `limit` bytes.
+
+    A body sent without Content-Length (chunked) is otherwise only measured after it has been read whole, so
+    a client could make the server hold any amount in memory; this stops reading at the limit instead.
+    """
+    seen = 0
+
+    async def receive_capped() -> dict[str, Any]:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _body_too_large()
+        return message
+
+    return receive_capped
+
+
+async def _read_form(request: Request) -> Any:
+    try:
+        return await request.form(max_files=10, max_fields=1000, max_part_size=MAX_BODY_BYTES)
+    except AppwriteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the parser disliked, the client sent it
+        # No boundary, a broken part, too many fields: all the client's doing, so 400, never 500.
+        raise AppwriteError("general_argument_invalid", f"Invalid multipart/form-data body: {exc}") from None
+
+
 async def _read_params(request: Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
     params = parse_query_string(request.url.query)
     files: dict[str, UploadedFile] = {}
@@ -135,9 +164,9 @@ async def _read_params(request: Request) -> tuple[dict[str, Any], dict[str, Uplo
     ctype = request.headers.get("content-type", "")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise AppwriteError("general_argument_invalid", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+        raise _body_too_large()
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_files=10, max_fields=1000, max_part_size=MAX_BODY_BYTES)
+        form = await _read_form(request)
         pairs = []
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -148,8 +177,6 @@ async def _read_params(request: Request) -> tuple[dict[str, Any], dict[str, Uplo
         params.update(parse_php_params(pairs))
         return params, files
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise AppwriteError("general_argument_invalid", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     if not body.strip():
         return params, files
     if ctype.startswith("application/x-www-form-urlencoded"):
@@ -203,8 +230,11 @@ def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
 
 def make_endpoint(spec: RouteSpec, services: Services):
     async def endpoint(request: Request) -> Response:
+        request = Request(request.scope, capped_receive(request.receive))
         try:
             headers = dict(request.headers)
+            if services.origins.csrf_refuses(request.method, headers):
+                raise AppwriteError("general_unknown_origin")
             params, files = await _read_params(request)
             if spec.needs_project:
                 project = headers.get("x-appwrite-project") or params.get("project") or ""
@@ -244,46 +274,6 @@ async def not_found(request: Request) -> Response:
     return error_response(AppwriteError("general_route_not_found"))
 
 
-class Cors:
-    """Browsers (the web SDK) send credentials cross-origin; answer preflights and expose session headers."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
-        if origin is None:
-            return await self.app(scope, receive, send)
-        extra = [
-            (b"access-control-allow-origin", origin.encode()),
-            (b"access-control-allow-credentials", b"true"),
-            (b"access-control-expose-headers", b"X-Appwrite-Session, X-Fallback-Cookies"),
-        ]
-        if scope["method"] == "OPTIONS":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 204,
-                    "headers": extra
-                    + [
-                        (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE"),
-                        (b"access-control-allow-headers", CORS_HEADERS.encode()),
-                        (b"content-type", b"text/plain"),
-                    ],
-                }
-            )
-            return await send({"type": "http.response.body", "body": b""})
-
-        async def send_with_cors(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        return await self.app(scope, receive, send_with_cors)
-
-
 def build_app(settings: Settings, services: Services | None = None) -> Cors:
     services = services or Services(settings)
     router = Router(not_found, services.start, services.stop)
@@ -294,7 +284,7 @@ def build_app(settings: Settings, services: Services | None = None) -> Cors:
     if settings.local_control:
         for spec in local.routes.routes:
             router.add(spec.method, "/_local" + spec.path, make_endpoint(spec, services))
-    app = Cors(router)
+    app = Cors(router, services.origins)
     app.services = services  # type: ignore[attr-defined]
     return app
 

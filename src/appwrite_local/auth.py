@@ -7,6 +7,7 @@ instead of a session; `x-appwrite-key` for server callers. An unknown key leaves
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -109,10 +110,23 @@ class Principal:
     user_row: tuple | None = None
     session_id: str = ""
     via_jwt: bool = False
+    key_id: str = ""  # which key: a project key's id, or a fingerprint of a function's ephemeral key
 
     @property
     def is_key(self) -> bool:
         return self.kind == "key"
+
+    @property
+    def owner_tag(self) -> str:
+        """Who owns what this caller starts and may continue (transactions, uploads): one user or one key.
+
+        Guests have no tag: one guest cannot be told from another, so nothing a guest starts can be owned.
+        """
+        if self.kind == "user":
+            return "user:" + self.user_id
+        if self.kind == "key":
+            return "key:" + self.key_id
+        return ""
 
     @property
     def user_id(self) -> str:
@@ -142,7 +156,7 @@ class Keys:
         self.signing_secret = signing_secret
         self.project_id = project_id
         # Keys change only at start-up (ensure_admin_key); the request path reads this cache, not SQLite.
-        self._standard: dict[str, tuple[frozenset[str], str | None]] = {}
+        self._standard: dict[str, tuple[frozenset[str], str | None, str]] = {}
 
     def ensure_admin_key(self) -> str:
         """The local project's key with every scope; created once, kept across restarts."""
@@ -191,20 +205,25 @@ class Keys:
                 return None
             if payload.get("exp", 0) <= self.clock.timestamp():
                 raise AppwriteError("api_key_expired")
-            return Principal("key", frozenset({"any"}), frozenset(payload.get("scopes", [])) | ALWAYS_KEY_SCOPES)
+            scopes = frozenset(payload.get("scopes", [])) | ALWAYS_KEY_SCOPES
+            # Each execution gets its own key, so what one execution starts no other execution can touch.
+            fingerprint = "eph-" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+            return Principal("key", _KEY_ROLES, scopes, key_id=fingerprint)
         if kind != "standard":
             return None
         cached = self._standard.get(secret)
         if cached is None:
-            row = self.db.reader().execute("SELECT scopes, expire FROM _keys WHERE secret = ?", (secret,)).fetchone()
+            row = self.db.reader().execute(
+                "SELECT scopes, expire, id FROM _keys WHERE secret = ?", (secret,)
+            ).fetchone()
             if row is None:
                 return None
-            cached = (frozenset(json.loads(row[0])) | ALWAYS_KEY_SCOPES, row[1])
+            cached = (frozenset(json.loads(row[0])) | ALWAYS_KEY_SCOPES, row[1], row[2])
             self._standard[secret] = cached
-        scopes, expire = cached
+        scopes, expire, key_id = cached
         if expire and parse_datetime(expire) <= self.clock.now():
             raise AppwriteError("project_key_expired")
-        return Principal("key", _KEY_ROLES, scopes)
+        return Principal("key", _KEY_ROLES, scopes, key_id=key_id)
 
 
 def _session_candidates(headers: Mapping[str, str], cookies: Mapping[str, str], project_id: str) -> str:

@@ -25,6 +25,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "The current user or API key does not have the required scopes to access the requested resource.",
     ),
     "general_access_forbidden": (401, "Access to this API is forbidden."),
+    "general_unknown_origin": (
+        403,
+        "The request originated from an unknown origin. If you trust this domain, please list it as a trusted platform in the Appwrite console.",
+    ),
     "general_route_not_found": (404, "The requested route was not found. Please refer to the API docs and try again."),
     "general_not_implemented": (
         405,

@@ -113,8 +113,8 @@ def list_resources(
         raise invalid_argument("queries", str(exc)) from None
     if compiled.select is not None:
         raise invalid_argument("queries", "Invalid query: Select queries are not allowed here")
-    if search and search_sql:
-        words = search.split()
+    words = search.split() if search_sql and search else []
+    if words:
         clauses = " AND ".join(f"{search_sql} LIKE ?" for _ in words)
         spec = ListSpec(
             spec.table,

@@ -32,10 +32,10 @@ def verify_password(password: str, stored: str | None, algo: str | None, options
         if algo == "bcrypt":
             return bcrypt.checkpw(password.encode(), stored.encode())
         if algo == "md5":
-            return hmac.compare_digest(hashlib.md5(password.encode()).hexdigest(), stored)
+            return _same(hashlib.md5(password.encode()).hexdigest(), stored)
         if algo == "sha":
             version = options.get("version", "sha256").replace("-", "")
-            return hmac.compare_digest(hashlib.new(version, password.encode()).hexdigest(), stored)
+            return _same(hashlib.new(version, password.encode()).hexdigest(), stored)
         if algo == "scrypt":
             derived = hashlib.scrypt(
                 password.encode(),
@@ -46,9 +46,14 @@ def verify_password(password: str, stored: str | None, algo: str | None, options
                 dklen=int(options.get("length", 64)),
                 maxmem=1 << 28,
             )
-            return hmac.compare_digest(derived.hex(), stored) or hmac.compare_digest(
-                base64.b64encode(derived).decode(), stored
-            )
-    except (VerificationError, InvalidHashError, ValueError):
+            return _same(derived.hex(), stored) or _same(base64.b64encode(derived).decode(), stored)
+    except (VerificationError, InvalidHashError, ValueError, TypeError, AttributeError):
+        # An imported hash we cannot evaluate (odd options, a malformed hash) simply does not match.
         return False
     return False
+
+
+def _same(computed: str, stored: str) -> bool:
+    """Constant-time comparison; as bytes, because `compare_digest` refuses str with non-ASCII characters and an
+    imported hash may hold anything."""
+    return hmac.compare_digest(computed.encode(), stored.encode("utf-8", "surrogatepass"))

@@ -7,8 +7,9 @@ builds the statement. Semantics follow utopia-php/database's SQL adapter (appwri
 
 from __future__ import annotations
 
-import json
 import re
+
+import orjson
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from .clock import format_datetime, parse_datetime
 
 MAX_QUERIES = 100
 MAX_QUERY_LENGTH = 4096
+PHP_INT_MAX = 2**63 - 1  # Appwrite's bound on limit and offset, and SQLite's largest integer
+MAX_NESTING = 10  # and/or inside and/or; deeper is refused rather than recursed into
 MAX_VALUES = 500
 
 FILTERS = {
@@ -90,7 +93,8 @@ def parse(raw_queries: Any) -> list[dict[str, Any]]:
             if len(raw) > MAX_QUERY_LENGTH:
                 raise QueryError(f"Invalid query: Query is longer than {MAX_QUERY_LENGTH} characters")
             try:
-                query = json.loads(raw)
+                # orjson, not json: it refuses lone surrogates (SQLite cannot store them) and bounds the depth.
+                query = orjson.loads(raw)
             except ValueError:
                 raise QueryError("Invalid query: Syntax error") from None
         else:
@@ -103,7 +107,9 @@ def _index_key(key: str) -> tuple[int, str]:
     return (int(key), "") if str(key).isdigit() else (1 << 30, str(key))
 
 
-def _shape(query: Any) -> dict[str, Any]:
+def _shape(query: Any, depth: int = 0) -> dict[str, Any]:
+    if depth > MAX_NESTING:
+        raise QueryError(f"Invalid query: and/or queries may nest at most {MAX_NESTING} deep")
     if not isinstance(query, dict) or not isinstance(query.get("method"), str):
         raise QueryError("Invalid query: Syntax error")
     method = query["method"]
@@ -114,7 +120,7 @@ def _shape(query: Any) -> dict[str, Any]:
     if not isinstance(attribute, str) or not isinstance(values, list):
         raise QueryError("Invalid query: Syntax error")
     if method in ("and", "or"):
-        values = [_shape(v) for v in values]
+        values = [_shape(v, depth + 1) for v in values]
     return {"method": method, "attribute": attribute, "values": values}
 
 
@@ -146,7 +152,7 @@ def compile_queries(queries: list[dict[str, Any]], attrs: dict[str, Attr]) -> Co
         elif method in ("limit", "offset"):
             value = values[0] if len(values) == 1 else None
             minimum = 1 if method == "limit" else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= PHP_INT_MAX:
                 what = "Invalid limit" if method == "limit" else "Invalid offset"
                 raise QueryError(
                     f"Invalid query: {what}: Value must be a valid range between "
@@ -279,9 +285,11 @@ def _value(value: Any, attribute: str, attr: Attr) -> Any:
     elif kind == "integer":
         if isinstance(value, str) and value.lstrip("-").isdigit() and attribute == "$sequence":
             value = int(value)
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = isinstance(value, int) and not isinstance(value, bool) and -PHP_INT_MAX - 1 <= value <= PHP_INT_MAX
     elif kind == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and not -PHP_INT_MAX - 1 <= value <= PHP_INT_MAX:
+            value = float(value)  # SQLite binds no integer wider than 64 bits; as a float it compares correctly
     elif kind == "boolean":
         ok = isinstance(value, bool)
         if ok:

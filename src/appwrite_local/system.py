@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS _files (
     folder TEXT NOT NULL DEFAULT '', permissions TEXT NOT NULL, signature TEXT NOT NULL DEFAULT '',
     mime_type TEXT NOT NULL DEFAULT '', size_original INTEGER NOT NULL, size_actual INTEGER NOT NULL DEFAULT 0,
     chunks_total INTEGER NOT NULL, chunks_uploaded INTEGER NOT NULL, chunks TEXT NOT NULL DEFAULT '[]',
-    created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (bucket_id, id));
+    created TEXT NOT NULL, updated TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '', UNIQUE (bucket_id, id));
 CREATE TABLE IF NOT EXISTS _file_perms (
     type TEXT NOT NULL, role TEXT NOT NULL, file INTEGER NOT NULL, PRIMARY KEY (type, role, file)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS _file_perms_file ON _file_perms (file);
@@ -86,10 +86,18 @@ CREATE TABLE IF NOT EXISTS _transactions (
 """
 
 
+# Columns added after a data directory may already exist: (table, column, definition).
+ADDED_COLUMNS = (("_files", "owner", "TEXT NOT NULL DEFAULT ''"),)
+
+
 def bootstrap(db: Database) -> None:
     db.executescript(DDL)
     with db.write() as conn:
         conn.execute("INSERT OR IGNORE INTO _meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        for table, column, definition in ADDED_COLUMNS:
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def meta_get(conn: sqlite3.Connection, key: str) -> str | None:

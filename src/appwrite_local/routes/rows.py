@@ -47,7 +47,7 @@ def register(fl: Flavour) -> None:
         schema = table_for(ctx, fl)
         compiled = compile_row_queries(schema, raw_queries)
         want_total = ctx.boolean("total", True)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             with tx.staged_view(ctx, tx_id) as conn:
                 rows, total = store(ctx).list(conn, schema, compiled, ctx.principal, want_total)
@@ -64,7 +64,7 @@ def register(fl: Flavour) -> None:
     def rows_create(ctx: Ctx):
         schema = table_for(ctx, fl)
         bulk = ctx.raw(fl.rows, None)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if bulk is not None:
             if ctx.has(fl.row_param) or ctx.has("data") or ctx.has("permissions"):
                 raise AppwriteError(
@@ -98,7 +98,7 @@ def register(fl: Flavour) -> None:
         schema = table_for(ctx, fl)
         _require_key(ctx, fl)
         items = ctx.raw(fl.rows)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             tx.stage(ctx, tx_id, [tx.op("bulkUpsert", schema, "", {fl.rows: items})])
             return list_response(fl.rows, [], 0)
@@ -113,7 +113,7 @@ def register(fl: Flavour) -> None:
         _require_key(ctx, fl)
         compiled = compile_row_queries(schema, ctx.raw("queries", []))
         data = ctx.obj("data", {})
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             tx.stage(ctx, tx_id, [tx.op("bulkUpdate", schema, "", {"data": data, "queries": ctx.raw("queries", [])})])
             return list_response(fl.rows, [], 0)
@@ -127,7 +127,7 @@ def register(fl: Flavour) -> None:
         schema = table_for(ctx, fl)
         _require_key(ctx, fl)
         compiled = compile_row_queries(schema, ctx.raw("queries", []))
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             tx.stage(ctx, tx_id, [tx.op("bulkDelete", schema, "", {"queries": ctx.raw("queries", [])})])
             return list_response(fl.rows, [], 0)
@@ -140,7 +140,7 @@ def register(fl: Flavour) -> None:
     def row_get(ctx: Ctx):
         schema = table_for(ctx, fl)
         select = _select(ctx, schema)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             with tx.staged_view(ctx, tx_id) as conn:
                 row = store(ctx).get(conn, schema, ctx.p(fl.row_param), ctx.principal, select)
@@ -153,7 +153,7 @@ def register(fl: Flavour) -> None:
         row_id = ctx.p(fl.row_param)
         custom_id(row_id, fl.row_param)
         data, raw_perms = ctx.obj("data", {}), ctx.raw("permissions", None)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         if tx_id:
             staged = dict(data)
             if raw_perms is not None:
@@ -170,7 +170,7 @@ def register(fl: Flavour) -> None:
         data, raw_perms = ctx.obj("data", None), ctx.raw("permissions", None)
         if data is None and raw_perms is None:
             raise AppwriteError("row_missing_payload")
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         row_id = ctx.p(fl.row_param)
         if tx_id:
             staged = dict(data or {})
@@ -185,7 +185,7 @@ def register(fl: Flavour) -> None:
 
     def row_delete(ctx: Ctx):
         schema = table_for(ctx, fl)
-        tx_id = ctx.raw("transactionId", None)
+        tx_id = ctx.text("transactionId", None, 36)
         row_id = ctx.p(fl.row_param)
         if tx_id:
             tx.stage(ctx, tx_id, [tx.op("delete", schema, row_id, {})])
@@ -205,7 +205,7 @@ def register(fl: Flavour) -> None:
                 raise AppwriteError("general_argument_invalid", "Invalid `value` param: Value must be greater than 0")
             bound = ctx.number(bound_name, None)
             row_id, column = ctx.p(fl.row_param), ctx.p("column")
-            tx_id = ctx.raw("transactionId", None)
+            tx_id = ctx.text("transactionId", None, 36)
             if tx_id:
                 action = "increment" if sign > 0 else "decrement"
                 tx.stage(

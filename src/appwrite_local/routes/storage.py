@@ -299,6 +299,24 @@ def files_list(ctx: Ctx):
     return list_response("files", [file_json(r) for r in rows], total)
 
 
+def _uploader(ctx: Ctx) -> str:
+    """Who may send the rest of an upload: the same user or key; a guest is known only by their address."""
+    return ctx.principal.owner_tag or "guest:" + ctx.ip
+
+
+def _check_continuation(conn: sqlite3.Connection, row: tuple, uploader: str, size: int, chunked: bool) -> None:
+    """A chunk for a file that exists continues an upload: only its uploader may send it, at the same size."""
+    owner = conn.execute("SELECT owner FROM _files WHERE seq = ?", (row[0],)).fetchone()[0]
+    if not chunked or owner != uploader:
+        # Someone else's file, finished or not, is simply taken: nobody learns more than that it exists.
+        raise AppwriteError("storage_file_already_exists")
+    if row[8] != size:
+        raise AppwriteError(
+            "storage_invalid_content_range",
+            f"The upload began with a total size of {row[8]} bytes; this chunk's Content-Range says {size}.",
+        )
+
+
 @routes.route("POST", "/storage/buckets/{bucketId}/files", "files.write", abuse=("url:{url},ip:{ip}", 60, 60))
 def files_create(ctx: Ctx):
     bucket = _bucket(ctx)
@@ -319,6 +337,10 @@ def files_create(ctx: Ctx):
             raise AppwriteError("storage_invalid_content_range")
         start, end, size = (int(g) for g in match.groups())
         if start > end or end >= size or end - start + 1 != len(upload.data):
+            raise AppwriteError("storage_invalid_content_range")
+        # Chunks sit on CHUNK_SIZE boundaries and only the last may be short: anything else would be stored
+        # under the wrong chunk number and assemble into a different file.
+        if start % CHUNK_SIZE or (len(upload.data) != CHUNK_SIZE and end != size - 1):
             raise AppwriteError("storage_invalid_content_range")
         appwrite_id = ctx.headers.get("x-appwrite-id")
         if appwrite_id:
@@ -349,18 +371,18 @@ def files_create(ctx: Ctx):
     number = start // CHUNK_SIZE + 1
     store = ctx.services.files
     now = format_datetime(ctx.services.clock.now())
+    uploader = _uploader(ctx)
     with ctx.services.db.write() as conn:
         row = _file_row(conn, bucket["$id"], file_id)
         if row is not None:
-            if not content_range:
-                raise AppwriteError("storage_file_already_exists")
+            _check_continuation(conn, row, uploader, size, bool(content_range))
             if row[11] >= row[10]:
                 return json_response(file_json(row), 200)
         if row is None:
             cur = conn.execute(
                 "INSERT INTO _files (bucket_id, id, name, folder, permissions, size_original, chunks_total,"
-                " chunks_uploaded, created, updated) VALUES (?,?,?,?,?,?,?,0,?,?)",
-                (bucket["$id"], file_id, name, folder, json.dumps(permissions), size, total, now, now),
+                " chunks_uploaded, created, updated, owner) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                (bucket["$id"], file_id, name, folder, json.dumps(permissions), size, total, now, now, uploader),
             )
             _set_file_perms(conn, cur.lastrowid, permissions)
             row = _file_row(conn, bucket["$id"], file_id)

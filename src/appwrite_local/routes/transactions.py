@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from ..api import Ctx, RouteTable, json_response, list_response, no_content
-from ..auth import Principal, principal_for_user
 from ..catalog import TableSchema
 from ..clock import format_datetime, parse_datetime
 from ..errors import AppwriteError
@@ -70,7 +69,10 @@ def _load(ctx: Ctx, tx_id: str, conn: sqlite3.Connection | None = None) -> tuple
     row = conn.execute(
         "SELECT id, status, operations, expires, owner, created, updated FROM _transactions WHERE id = ?", (tx_id,)
     ).fetchone()
-    if row is None or (not ctx.principal.is_key and row[4] != ctx.principal.user_id):
+    # Only the identity that began a transaction sees it: the same user, or the same key (a project key, or
+    # one execution's function key). Anyone else, other keys included, is told it does not exist.
+    owner = ctx.principal.owner_tag
+    if row is None or not owner or row[4] != owner:
         raise AppwriteError("transaction_not_found")
     return row
 
@@ -96,13 +98,12 @@ def stage(ctx: Ctx, tx_id: str, operations: list[dict[str, Any]]) -> tuple:
         return _load(ctx, tx_id, conn)
 
 
-def _owner(ctx: Ctx, row: tuple) -> Principal:
-    return ctx.principal if ctx.principal.is_key or not row[4] else principal_for_user(ctx.services.identity, row[4])
-
-
 def apply_ops(ctx: Ctx, conn: sqlite3.Connection, row: tuple, check_conflicts: bool) -> list[tuple]:
-    """Run every staged operation on `conn`; returns (schema, row json, action) for the events."""
-    principal = _owner(ctx, row)
+    """Run every staged operation on `conn`; returns (schema, row json, action) for the events.
+
+    The caller is the transaction's owner (`_load` saw to that), so the operations run with the caller's rights.
+    """
+    principal = ctx.principal
     created_at = row[5]
     rows = ctx.services.rows
     touched: set[tuple[int, str]] = set()
@@ -198,7 +199,7 @@ def register(fl: Flavour) -> None:
     legacy = {"legacy": fl.legacy}
 
     def transactions_list(ctx: Ctx):
-        where, params = ("1", ()) if ctx.principal.is_key else ("owner = ?", (ctx.principal.user_id,))
+        where, params = "owner = ?", (ctx.principal.owner_tag or "-",)
         spec = ListSpec(
             "_transactions",
             "id, status, operations, expires, owner, created, updated",
@@ -213,6 +214,10 @@ def register(fl: Flavour) -> None:
 
     def transactions_create(ctx: Ctx):
         ttl = ctx.integer("ttl", 300, 60, 3600)
+        if not ctx.principal.owner_tag:
+            # Appwrite lets a guest create one but gives it no permissions, so no guest can ever use it; refusing
+            # up front says so plainly (docs/security.md).
+            raise AppwriteError("user_unauthorized", "Transactions need a signed-in user or an API key.")
         now = ctx.services.clock.now()
         tx_id = unique_id()
         with ctx.services.db.write() as conn:
@@ -222,7 +227,7 @@ def register(fl: Flavour) -> None:
                 (
                     tx_id,
                     format_datetime(now + timedelta(seconds=ttl)),
-                    ctx.principal.user_id,
+                    ctx.principal.owner_tag,
                     format_datetime(now),
                     format_datetime(now),
                 ),
