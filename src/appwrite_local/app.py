@@ -103,6 +103,7 @@ class Services:
     def start(self) -> None:
         """Called on the event loop once the server is up."""
         self.executor.loop = self.realtime.loop = asyncio.get_running_loop()
+        self.executor.recover()
         self.scheduler.start()
 
     def stop(self) -> None:

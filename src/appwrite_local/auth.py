@@ -213,9 +213,9 @@ class Keys:
             return None
         cached = self._standard.get(secret)
         if cached is None:
-            row = self.db.reader().execute(
-                "SELECT scopes, expire, id FROM _keys WHERE secret = ?", (secret,)
-            ).fetchone()
+            row = (
+                self.db.reader().execute("SELECT scopes, expire, id FROM _keys WHERE secret = ?", (secret,)).fetchone()
+            )
             if row is None:
                 return None
             cached = (frozenset(json.loads(row[0])) | ALWAYS_KEY_SCOPES, row[1], row[2])

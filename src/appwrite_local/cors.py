@@ -18,13 +18,13 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE"
 EXPOSE_HEADERS = b"X-Appwrite-Session, X-Fallback-Cookies"
 ALLOW_HEADERS = (
-    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
-    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
-    "X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
-    "X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
-    "X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
-    "Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent"
-).encode()
+    b"Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
+    b"Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Dev-Key, "
+    b"X-Appwrite-Locale, X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, "
+    b"X-Appwrite-Timeout, X-SDK-Version, X-SDK-Name, X-SDK-Language, X-SDK-Platform, "
+    b"X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, Content-Range, Range, Cache-Control, "
+    b"Expires, Pragma, X-Appwrite-Session, X-Fallback-Cookies, X-Forwarded-For, X-Forwarded-User-Agent"
+)
 
 
 class OriginPolicy:
@@ -48,7 +48,9 @@ class OriginPolicy:
     def csrf_refuses(self, method: str, headers: dict[str, str]) -> bool:
         """True for a state-changing browser request from an origin that is not a platform (and without a key)."""
         origin = headers.get("origin")
-        return bool(origin) and method in UNSAFE_METHODS and not headers.get("x-appwrite-key") and not self.allows(origin)
+        return (
+            bool(origin) and method in UNSAFE_METHODS and not headers.get("x-appwrite-key") and not self.allows(origin)
+        )
 
 
 class Cors:
@@ -74,7 +76,9 @@ class Cors:
         if self.policy.allows(origin):
             extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
         if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": [*extra, (b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 204, "headers": [*extra, (b"content-type", b"text/plain")]}
+            )
             return await send({"type": "http.response.body", "body": b""})
 
         async def send_with_cors(message):

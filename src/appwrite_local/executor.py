@@ -106,6 +106,9 @@ class Pool:
         self.idle.clear()
 
 
+INTERRUPTED = "Execution interrupted: the server stopped while it was running; it was not run again.\n"
+
+
 class Executor:
     def __init__(self, services: Any):
         self.services = services
@@ -448,6 +451,28 @@ class Executor:
             # Local only: how far the server's clock has been moved, so functions can follow it (rxcore.clock).
             "x-appwrite-local-clock-offset": f"{services.clock.offset_seconds():.3f}",
         }
+
+    def recover(self) -> tuple[int, int]:
+        """At start-up, settle the executions a previous run of the server left unfinished.
+
+        Appwrite keeps accepted asynchronous executions in its queue until a worker takes them, so those that were
+        still `waiting` run now. One that was `processing` when the server died may have done part of its work;
+        running it again could do that part twice, so it is marked `failed` with the reason (as a worker crash
+        would leave it in Appwrite, except that there it stays `processing`), and clients, schedules and retries
+        move on. Returns (failed, requeued)."""
+        now = format_datetime(self.services.clock.now())
+        with self.services.db.write() as conn:
+            failed = conn.execute(
+                "UPDATE _executions SET status = 'failed', response_status = 500, errors = errors || ?, updated = ?"
+                " WHERE status = 'processing'",
+                (INTERRUPTED, now),
+            ).rowcount
+            waiting = [r[0] for r in conn.execute("SELECT id FROM _executions WHERE status = 'waiting' ORDER BY seq")]
+        for execution_id in waiting:
+            self.run_in_background(execution_id)
+        if failed or waiting:
+            log.warning("executions left by the last run: %d marked failed, %d queued again", failed, len(waiting))
+        return failed, len(waiting)
 
     def run_in_background(self, execution_id: str) -> None:
         """Queue an async execution; safe to call from any thread."""

@@ -8,10 +8,10 @@ builds the statement. Semantics follow utopia-php/database's SQL adapter (appwri
 from __future__ import annotations
 
 import re
-
-import orjson
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .clock import format_datetime, parse_datetime
 

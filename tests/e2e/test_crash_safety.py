@@ -92,3 +92,49 @@ def test_kill_9_during_bulk_writes(tmp_path):
         assert hits.total == min(5000, sum(counts.values()))  # the fulltext index survived in step
     finally:
         server.stop()
+
+
+def test_executions_in_flight_at_a_crash_are_settled_at_restart(tmp_path):
+    """A crash leaves no execution `processing` forever: the one that was running is failed with the reason, one
+    still queued runs after the restart (docs/security.md, 'Crash safety')."""
+    from appwrite.services.functions import Functions
+
+    from tests.conftest import FUNCTIONS_JSON
+    from tests.support.sdk import val
+
+    args = ["--appwrite-json", str(FUNCTIONS_JSON)]
+    server = LocalServer(tmp_path / "data", free_port()).start(args)
+    functions = Functions(_tables(server).client)
+    running = functions.create_execution("faults", path="/sleep?s=30", xasync=True)
+    deadline = time.monotonic() + 15
+    while val(functions.get_execution("faults", running.id).status) != "processing":
+        assert time.monotonic() < deadline, "the execution never started"
+        time.sleep(0.05)
+    finished = functions.create_execution("faults", path="/fine")
+    server.crash()
+
+    # An accepted execution no worker had taken yet when the server died: as Appwrite's queue keeps it, so do we.
+    with sqlite3.connect(tmp_path / "data" / "appwrite.sqlite") as conn:
+        conn.execute(
+            "INSERT INTO _executions (id, function_id, deployment_id, trigger, status, request_method, request_path,"
+            " request_headers, request_body, created, updated) SELECT 'queued1', function_id, deployment_id, trigger,"
+            " 'waiting', 'GET', '/fine', request_headers, request_body, created, updated FROM _executions"
+            " WHERE id = ?",
+            (finished.id,),
+        )
+
+    server = LocalServer(tmp_path / "data", server.port).start(args)
+    try:
+        functions = Functions(_tables(server).client)
+        interrupted = functions.get_execution("faults", running.id)
+        assert val(interrupted.status) == "failed" and interrupted.responsestatuscode == 500
+        assert "server stopped while it was running" in interrupted.errors
+        assert val(functions.get_execution("faults", finished.id).status) == "completed"
+        deadline = time.monotonic() + 15
+        while val(functions.get_execution("faults", "queued1").status) != "completed":
+            assert time.monotonic() < deadline, "the queued execution was not run after the restart"
+            time.sleep(0.05)
+        assert functions.get_execution("faults", "queued1").responsestatuscode == 200
+        assert functions.create_execution("faults", path="/fine").responsebody == "fine"
+    finally:
+        server.stop()

@@ -87,7 +87,7 @@ def _is_appwrite_4xx(response: requests.Response, type_: str | None = None) -> d
     return body
 
 
-# --- 1. transactions have one owner ---------------------------------------------------------------------------------
+# --- 1. transactions have one owner
 def test_a_keys_transaction_is_invisible_and_unusable_to_a_guest(srv, key, notes):
     victim_id, _ = _user(srv, key)
     TablesDB(key).create_row("sec", notes, "victim", {"text": "mine"}, [Permission.read(Role.user(victim_id))])
@@ -147,7 +147,7 @@ def test_guests_cannot_begin_a_transaction(srv):
     assert error.code == 401 and error.type == "user_unauthorized"
 
 
-# --- 2. uploads have one owner ---------------------------------------------------------------------------------------
+# --- 2. uploads have one owner
 def _chunk(srv, client_headers, bucket_id, file_id, data, start, total) -> requests.Response:
     end = start + len(data) - 1
     return _raw(
@@ -189,7 +189,9 @@ def test_only_the_uploader_may_continue_an_upload(srv, key, shared_bucket):
     content = _raw(srv, "GET", f"/storage/buckets/{shared_bucket}/files/{file_id}/download", key=srv.api_key).content
     assert hashlib.sha256(content).digest() == hashlib.sha256(first + last).digest()
     # Someone else's finished file is not handed back to them either.
-    _is_appwrite_4xx(_chunk(srv, mallory, shared_bucket, file_id, last, CHUNK_SIZE, total), "storage_file_already_exists")
+    _is_appwrite_4xx(
+        _chunk(srv, mallory, shared_bucket, file_id, last, CHUNK_SIZE, total), "storage_file_already_exists"
+    )
 
 
 def test_an_upload_cannot_change_size_or_misplace_a_chunk(srv, key, shared_bucket):
@@ -209,7 +211,7 @@ def test_an_upload_cannot_change_size_or_misplace_a_chunk(srv, key, shared_bucke
     assert (record.sizeoriginal, record.chunkstotal, record.chunksuploaded, record.signature) == (total, 3, 1, "")
 
 
-# --- 3. inputs that answered 500 ---------------------------------------------------------------------------------------
+# --- 3. inputs that answered 500
 def test_multipart_without_a_boundary_is_a_400(srv):
     for path in ("/account", "/account/sessions/anonymous", "/tablesdb/transactions"):
         response = _raw(srv, "POST", path, headers={"Content-Type": "multipart/form-data"}, data=b"--x\r\n")
@@ -230,20 +232,28 @@ def test_a_search_of_only_whitespace_lists_everything(srv, key, notes, path):
 def test_transaction_id_of_the_wrong_type_is_a_400(srv, notes):
     response = _raw(srv, "GET", f"/tablesdb/sec/tables/{notes}/rows", params={"transactionId[]": "a"})
     _is_appwrite_4xx(response, "general_argument_invalid")
-    response = _raw(srv, "POST", f"/tablesdb/sec/tables/{notes}/rows", json={"rowId": "x", "data": {}, "transactionId": [1]})
+    response = _raw(
+        srv, "POST", f"/tablesdb/sec/tables/{notes}/rows", json={"rowId": "x", "data": {}, "transactionId": [1]}
+    )
     _is_appwrite_4xx(response, "general_argument_invalid")
 
 
 def _list(srv, notes, *queries: str) -> requests.Response:
     return _raw(
-        srv, "GET", f"/tablesdb/sec/tables/{notes}/rows", key=srv.api_key, params={f"queries[{i}]": q for i, q in enumerate(queries)}
+        srv,
+        "GET",
+        f"/tablesdb/sec/tables/{notes}/rows",
+        key=srv.api_key,
+        params={f"queries[{i}]": q for i, q in enumerate(queries)},
     )
 
 
 def test_limits_offsets_and_integers_beyond_64_bits_are_400s(srv, key, notes):
     for method in ("limit", "offset"):
         for value in (2**63, 2**70, -(2**63) - 1):
-            _is_appwrite_4xx(_list(srv, notes, json.dumps({"method": method, "values": [value]})), "general_query_invalid")
+            _is_appwrite_4xx(
+                _list(srv, notes, json.dumps({"method": method, "values": [value]})), "general_query_invalid"
+            )
     assert _list(srv, notes, json.dumps({"method": "limit", "values": [2**63 - 1]})).status_code == 200
     huge = json.dumps({"method": "equal", "attribute": "$sequence", "values": [2**64]})
     _is_appwrite_4xx(_list(srv, notes, huge))
@@ -281,7 +291,7 @@ def test_an_imported_hash_with_non_ascii_characters_simply_does_not_match(srv, k
     assert error.code == 401 and error.type == "user_invalid_credentials"
 
 
-# --- 4. forwarded addresses are not believed ----------------------------------------------------------------------------
+# --- 4. forwarded addresses are not believed
 def test_x_forwarded_for_does_not_reset_per_ip_limits(srv):
     statuses = []
     for i in range(55):  # anonymous sessions: 50 an hour per IP
@@ -290,7 +300,7 @@ def test_x_forwarded_for_does_not_reset_per_ip_limits(srv):
     assert statuses[:50] == [201] * 50 and statuses[50:] == [429] * 5
 
 
-# --- 5. CORS admits only platforms ----------------------------------------------------------------------------------------
+# --- 5. CORS admits only platforms
 def test_cors_admits_localhost_origins_only(srv):
     for origin in ("http://localhost:5173", "http://127.0.0.1:3000", "https://localhost"):
         response = _raw(srv, "GET", "/health/version", headers={"Origin": origin})
@@ -299,7 +309,9 @@ def test_cors_admits_localhost_origins_only(srv):
     for origin in ("https://evil.example", "http://localhost.evil.example", "null", "file://"):
         response = _raw(srv, "GET", "/health/version", headers={"Origin": origin})
         assert "Access-Control-Allow-Origin" not in response.headers, origin
-        preflight = _raw(srv, "OPTIONS", "/account", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        preflight = _raw(
+            srv, "OPTIONS", "/account", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
         assert "Access-Control-Allow-Origin" not in preflight.headers, origin
 
 
@@ -322,7 +334,7 @@ def test_a_configured_platform_is_admitted(tmp_path):
         instance.stop()
 
 
-# --- 6. a body without Content-Length is cut off at the limit ------------------------------------------------------------
+# --- 6. a body without Content-Length is cut off at the limit
 def _peak_rss_kb(pid: int) -> int:
     """The process's high-water mark of resident memory (a freed buffer still counts)."""
     for line in open(f"/proc/{pid}/status"):

@@ -65,6 +65,7 @@ class LocalServer:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so a test can kill it with its workers (a crash)
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -92,4 +93,10 @@ class LocalServer:
     def kill9(self) -> None:
         assert self.process is not None
         self.process.kill()
+        self.process.wait(10)
+
+    def crash(self) -> None:
+        """SIGKILL to the server and every process it started (function workers): a power cut, as near as can be."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
