@@ -138,3 +138,76 @@ def test_executions_in_flight_at_a_crash_are_settled_at_restart(tmp_path):
         assert functions.create_execution("faults", path="/fine").responsebody == "fine"
     finally:
         server.stop()
+
+
+def test_an_import_killed_between_its_writes_loses_no_audit_event(tmp_path):
+    """Killed after patients were written but before the batch saved its progress (the gap where the old code lost
+    their `patients.imported` events): after the restart the batch reads failed, a retry is not refused, and
+    every patient the batch wrote is named by exactly one event."""
+    import json
+
+    from appwrite.id import ID
+    from appwrite.input_file import InputFile
+    from appwrite.query import Query
+    from appwrite.services.functions import Functions
+    from appwrite.services.storage import Storage
+    from scripts import apply_schema, make_patient_test_data
+
+    from rxcore.audit import verify_chain
+    from tests.support.local_server import REPO
+    from tests.support.rx_world import build
+
+    args = ["--appwrite-json", str(REPO / "appwrite.json")]
+    server = LocalServer(tmp_path / "data", free_port()).start(args)
+    assert apply_schema.main(["--credentials", str(server.data_dir / "credentials.json")]) == 0
+    admin = _tables(server).client
+    world = build(server, admin)
+    csv_path = tmp_path / "clinic.csv"
+    make_patient_test_data.large(csv_path, 6000)
+    owner = world.people["owner"].client
+    file_id = Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(csv_path))).id
+    body = json.dumps(
+        {
+            "action": "import",
+            "clinicId": world.clinics["uk"],
+            "fileId": file_id,
+            "mapping": make_patient_test_data.UK_MAPPING,
+            "mode": "create",
+            "dryRun": False,
+        }
+    )
+    Functions(owner).create_execution("patient-import", body, xasync=True)
+    tables = world.tables
+    clinic = [Query.equal("clinic_id", world.clinics["uk"])]
+    deadline = time.monotonic() + 60
+    while True:  # wait for patients on disk while the batch has saved nothing yet
+        assert time.monotonic() < deadline, "the import never reached the gap"
+        batches = tables.list("patient_imports", clinic)
+        written = len(tables.list("patients", [*clinic, Query.limit(5000)]))
+        if batches and batches[0]["cursor"] == 0 and written >= 300:
+            break
+        time.sleep(0.01)
+    server.crash()
+
+    server = LocalServer(tmp_path / "data", server.port).start(args)
+    try:
+        world.server = server
+        owner = world.people["owner"].client
+        batch_id = batches[0]["$id"]
+        code, answer = world.execute("owner", "patient-import", {"action": "status", "batchId": batch_id})
+        assert code == 200 and answer["batch"]["status"] == "failed" and "interrupted" in answer["batch"]["error"]
+
+        code, answer = world.execute("owner", "patient-import", json.loads(body))
+        assert code == 200, answer  # not 409 import_in_progress
+        batch = answer["batch"]
+        assert batch["status"] == "completed" and batch["created"] == 6000 and batch["cursor"] > 0
+
+        patients = {p["$id"] for p in world.tables.each("patients", [Query.equal("import_batch_id", batch_id)])}
+        assert len(patients) == 6000
+        chain = [Query.equal("chain", world.clinics["uk"]), Query.order_asc("seq")]
+        events = list(world.tables.each("audit_events", chain))
+        named = [p for e in events if e["action"] == "patients.imported" for p in json.loads(e["detail"])["patients"]]
+        assert sorted(named) == sorted(patients), "every patient written is audited, once"
+        assert verify_chain(events) is None
+    finally:
+        server.stop()

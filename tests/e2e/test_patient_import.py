@@ -202,9 +202,12 @@ def test_a_batch_stopped_part_way_resumes(rx, clinic):
     after = patients_of(rx, clinic)
     assert len(after) == 10 and {p["given_name"] for p in after} == set(lines)
     assert {p["$id"]: p["$updatedAt"] for p in after if p["$id"] in first_five} == first_five  # not rewritten
-    # a batch that is still alive is not run twice
+    # a batch that is still alive is not run twice (alive: without a recorded execution, a fresh heartbeat; with
+    # one, an execution still running: tests/e2e/test_crash_safety.py shows a dead one frees the batch at once)
     rx.tables.update(
-        "patient_imports", batch["$id"], {"status": "running", "heartbeat_at": datetime.now(UTC).isoformat()}
+        "patient_imports",
+        batch["$id"],
+        {"status": "running", "heartbeat_at": datetime.now(UTC).isoformat(), "execution_id": None},
     )
     code, busy = run(rx, clinic, file_id=file_id)
     assert (code, busy["type"]) == (409, "import_in_progress")
@@ -244,3 +247,37 @@ def test_refusals(rx, clinic):
     assert (code, answer["type"]) == (400, "general_argument_invalid")
     assert patients_of(rx, clinic) == []
     json.dumps(answer)
+
+
+def test_a_batch_whose_run_is_alive_is_not_run_twice(rx, clinic, tmp_path):
+    import time
+
+    from appwrite.services.functions import Functions
+
+    path = tmp_path / "big.csv"
+    make_patient_test_data.large(path, 4000)
+    file_id = (
+        Storage(rx.people["owner"].client)
+        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
+        .id
+    )
+    body = {
+        "action": "import",
+        "clinicId": clinic,
+        "fileId": file_id,
+        "mapping": UK_MAPPING,
+        "mode": "create",
+        "dryRun": False,
+    }
+    first = Functions(rx.people["owner"].client).create_execution("patient-import", json.dumps(body), xasync=True)
+    deadline = time.monotonic() + 30
+    while not rx.tables.list("patient_imports", [Query.equal("clinic_id", clinic)]):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    code, busy = rx.execute("owner", "patient-import", body)
+    assert (code, busy["type"]) == (409, "import_in_progress")
+    while Functions(rx.admin).get_execution("patient-import", first.id).status.value in ("waiting", "processing"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code, done = rx.execute("owner", "patient-import", body)
+    assert code == 200 and done["replayed"] is True and done["batch"]["created"] == 4000

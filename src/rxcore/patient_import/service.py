@@ -31,6 +31,7 @@ from rxcore.function_shell import FunctionRequest
 from rxcore.patient_import.reader import read_table
 from rxcore.patient_import.validate import RowResult, key_column, validate_row
 from rxcore.patients import FIELDS
+from rxcore.tables import retry_conflicts
 
 CHUNK = 100
 SAVE_EVERY = 2000  # rows between progress saves (and audit events)
@@ -122,21 +123,40 @@ class Importer:
                 counts["created"] += 1
                 payload = row.columns | {
                     "clinic_id": self.clinic["$id"],
+                    "import_batch_id": self.batch["$id"],
                     "$id": self.patient_id(row.key),
                     "$permissions": [f'read("team:{self.clinic["$id"]}")'],
                 }
-            elif mode == "create" or all(current.get(k) == v for k, v in row.columns.items()):
+            elif current.get("import_batch_id") == self.batch["$id"] and self._same(current, row):
+                # Written by this batch in a run that stopped before it saved its progress and audit events:
+                # count and audit it now, as that run would have (created if it was new to the clinic then).
+                counts["created" if current["$createdAt"] >= self.batch["started_at"] else "updated"] += 1
+                ids.append(current["$id"])
+                continue
+            elif mode == "create" or self._same(current, row):
                 counts["skipped"] += 1
                 continue
             else:
                 counts["updated"] += 1
                 kept = {k: v for k, v in current.items() if not k.startswith("$")}
-                payload = kept | row.columns | {"$id": current["$id"], "$permissions": current.get("$permissions", [])}
+                payload = (
+                    kept
+                    | row.columns
+                    | {
+                        "$id": current["$id"],
+                        "$permissions": current.get("$permissions", []),
+                        "import_batch_id": self.batch["$id"],
+                    }
+                )
             writes.append(payload)
             ids.append(payload["$id"])
         if writes and not dry:
             self.t.call("put", f"/tablesdb/{self.t.database_id}/tables/patients/rows", {"rows": writes})
         return counts, ids
+
+    @staticmethod
+    def _same(current: dict[str, Any], row: RowResult) -> bool:
+        return all(current.get(k) == v for k, v in row.columns.items())
 
     def record_errors(self, results: list[RowResult]) -> None:
         rows = []
@@ -194,15 +214,18 @@ class Importer:
             self._collect(self.in_flight.pop(0))
 
     def save(self, status: str, **extra: Any) -> dict[str, Any]:
+        """Progress and the audit events of the patients written since the last save, in one transaction: the
+        cursor never passes a patient whose event is missing. (Patients written after the cursor by a run that
+        then died are found again by their `import_batch_id` and audited by the next run: see write_chunk.)"""
         update = {
             **self.counts,
             "cursor": self.cursor,
             "status": status,
             "heartbeat_at": iso(self.c.now_fresh()),
         } | extra
-        self.batch = self.batch | self.t.update("patient_imports", self.batch["$id"], update)
+        events = []
         if self.touched and not self.batch["dry_run"]:
-            # one event per 100 patients written, appended together (an event's detail stays small)
+            # one event per 100 patients written (an event's detail stays small)
             events = [
                 self.c.event(
                     "staff",
@@ -216,7 +239,14 @@ class Importer:
                 )
                 for i in range(0, len(self.touched), CHUNK)
             ]
-            audit.append(self.t, events, iso(self.c.now_fresh()))
+        at = iso(self.c.now_fresh())
+
+        def write() -> None:
+            progress = self.t.op("update", "patient_imports", self.batch["$id"], update)
+            self.t.commit([progress, *audit.append_operations(self.t, events, at)])
+
+        retry_conflicts(write)
+        self.batch = self.batch | update
         self.touched = []
         self.last_save = time.monotonic()
         return self.batch
@@ -307,12 +337,8 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     batch = c.tables.get("patient_imports", batch_id)
     if batch is not None and batch["status"] == "completed":
         return {"batch": batch, "replayed": True}
-    if batch is not None and batch["status"] == "running" and batch.get("heartbeat_at"):
-        beat = datetime.fromisoformat(batch["heartbeat_at"])
-        if c.now_fresh() - beat < STALE_AFTER:
-            raise ServiceError(
-                409, "import_in_progress", f"Batch {batch_id} is running; follow its progress with status."
-            )
+    if batch is not None and batch["status"] == "running" and not _holder_gone(c, batch):
+        raise ServiceError(409, "import_in_progress", f"Batch {batch_id} is running; follow its progress with status.")
     if batch is None:
         row = {
             "clinic_id": clinic_id,
@@ -326,12 +352,18 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             "requested_by": c.user_id,
             "started_at": iso(c.now),
             "heartbeat_at": iso(c.now),
+            "execution_id": c.request.headers.get("x-appwrite-execution-id"),
             "cursor": 0,
             **dict.fromkeys(COUNTS, 0),
         }
         batch = c.tables.create("patient_imports", batch_id, row, [f'read("team:{clinic_id}")'])
     else:
-        resume = {"status": "running", "heartbeat_at": iso(c.now), "error": None}
+        resume = {
+            "status": "running",
+            "heartbeat_at": iso(c.now),
+            "error": None,
+            "execution_id": c.request.headers.get("x-appwrite-execution-id"),
+        }
         batch = batch | c.tables.update("patient_imports", batch_id, resume)
     importer = Importer(c, clinic, batch, mapping)
     try:
@@ -346,12 +378,33 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         importer.pool.shutdown()  # the worker stays warm for the next execution: leave no idle threads behind
 
 
+def _holder_gone(c: Caller, batch: dict[str, Any]) -> bool:
+    """Whether the run that holds a `running` batch has ended without finishing it (a crash, a timeout).
+
+    The execution that runs a batch is recorded on it; once that execution is no longer waiting or processing
+    (the local server fails executions a crash interrupted; Appwrite's executor ends them at their timeout), the
+    batch is free at once. Without that record, a batch whose heartbeat is older than STALE_AFTER is free."""
+    execution_id, function_id = batch.get("execution_id"), c.request.env.get("APPWRITE_FUNCTION_ID")
+    if execution_id and function_id:
+        try:
+            execution = c.tables.call("get", f"/functions/{function_id}/executions/{execution_id}")
+            return execution.get("status") not in ("waiting", "processing")
+        except AppwriteException as exc:
+            if exc.code == 404:
+                return True
+    beat = batch.get("heartbeat_at")
+    return not beat or c.now_fresh() - datetime.fromisoformat(beat) >= STALE_AFTER
+
+
 def status(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     require_keys(body, {"batchId"})
     batch = c.tables.get("patient_imports", text_field(body, "batchId", limit=36))
     if batch is None:
         raise ServiceError(404, "import_not_found", "No such import batch.")
     _staff_clinic(c, batch["clinic_id"])
+    if batch["status"] == "running" and _holder_gone(c, batch):
+        # Its run ended without saying so (the server stopped): report it as the failure it is; a new run resumes.
+        batch = batch | {"status": "failed", "error": "interrupted: the run stopped before it finished; run it again"}
     return {"batch": batch}
 
 

@@ -12,7 +12,6 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from appwrite.exception import AppwriteException
 from appwrite.query import Query
 
 from rxcore import audit, signing
@@ -36,7 +35,7 @@ from rxcore.prescribing.rules import (
     validity,
 )
 from rxcore.prescribing.words import quantity_text
-from rxcore.tables import is_conflict, retry_conflicts
+from rxcore.tables import retry_conflicts
 
 HIDDEN = ("snapshot", "request_digest")
 SYSTEM = ("$id", "$createdAt", "$updatedAt")
@@ -222,8 +221,15 @@ def _own_prescription(c: Caller, body: dict[str, Any], extra: dict[str, Any] | N
 
 
 def _signing_key(c: Caller, prescriber: dict[str, Any], key_row: dict[str, Any] | None) -> dict[str, Any]:
-    """The prescriber's key pair, made on their first signature."""
+    """The prescriber's key pair, made on their first signature.
+
+    The key row and the public key on the practitioner's row are written in one transaction: a crash leaves both
+    or neither. A practitioner row that does not name the key (left so by a crash before writes were joined) is
+    repaired here, before anything is signed with the key."""
     if key_row is not None:
+        if prescriber.get("key_fingerprint") != key_row["fingerprint"]:
+            published = {"public_key": key_row["public_key"], "key_fingerprint": key_row["fingerprint"]}
+            c.tables.update("practitioners", c.user_id, published)
         return key_row
     sealed, public_key = signing.new_key_pair(c.request.env.get("PRACTITIONER_KEY_SECRET", ""), c.user_id)
     row = {
@@ -233,14 +239,22 @@ def _signing_key(c: Caller, prescriber: dict[str, Any], key_row: dict[str, Any] 
         "fingerprint": signing.fingerprint(public_key),
         "created_at": iso(c.now),
     }
-    try:
-        c.tables.create("practitioner_keys", c.user_id, row)
-    except AppwriteException as exc:
-        if not is_conflict(exc):
-            raise
-        return c.tables.get("practitioner_keys", c.user_id)  # made by a signature running at the same moment
-    c.tables.update("practitioners", c.user_id, {"public_key": public_key, "key_fingerprint": row["fingerprint"]})
-    return row
+    published = {"public_key": public_key, "key_fingerprint": row["fingerprint"]}
+    t = c.tables
+    first = True
+
+    def write() -> dict[str, Any]:
+        nonlocal first
+        if not first:  # lost a race: a signature running at the same moment may have made the key
+            made = t.get("practitioner_keys", c.user_id)
+            if made is not None:
+                return made
+        first = False
+        keys = t.op("create", "practitioner_keys", c.user_id, row)
+        t.commit([keys, t.op("update", "practitioners", c.user_id, published)])
+        return row
+
+    return retry_conflicts(write)
 
 
 def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:

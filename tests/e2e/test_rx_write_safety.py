@@ -1,0 +1,66 @@
+"""Clinical writes that a crash could once leave half-done (issue 20): each is now one transaction, or is ordered
+so that whatever prefix survived is repaired by the next run. These tests build the state a crash left under the
+old code and show the next run repairs it; tests/e2e/test_crash_safety.py kills the server for real."""
+
+from __future__ import annotations
+
+import pytest
+
+from rxcore import clinics
+from tests.support.rx_world import uk_item
+
+pytestmark = pytest.mark.e2e
+
+
+def _new_prescriber(rx, key: str) -> str:
+    person = rx.user(key, "Dr New Signer")
+    clinics.add_practitioner(
+        rx.admin,
+        clinic_id=rx.clinics["uk"],
+        user_id=person.id,
+        name="Dr New Signer",
+        role="prescriber",
+        registration_body="GMC",
+        registration_number="7000001" if key.endswith("1") else "7000002",
+    )
+    return person.id
+
+
+def _create_and_sign(rx, who: str) -> dict:
+    code, created = rx.prescribe(who, clinicId=rx.clinics["uk"], patientId=rx.patients["uk"]["$id"], items=[uk_item()])
+    assert code == 200, created
+    code, signed = rx.execute(
+        who, "prescription-create", {"action": "sign", "prescriptionId": created["prescription"]["$id"]}
+    )
+    assert code == 200, signed
+    return signed["prescription"]
+
+
+def _dispensable(rx, number: str) -> bool:
+    code, verified = rx.execute("pharmacist", "dispensing", {"action": "verify", "number": number})
+    assert code == 200, verified
+    return verified["verification"]["signature_valid"] and verified["verification"]["dispensable"]
+
+
+def test_first_signature_publishes_the_key_with_the_key(rx):
+    user_id = _new_prescriber(rx, "signer1")
+    prescription = _create_and_sign(rx, "signer1")
+    key_row = rx.tables.get("practitioner_keys", user_id)
+    practitioner = rx.tables.get("practitioners", user_id)
+    assert practitioner["key_fingerprint"] == key_row["fingerprint"] == prescription["key_fingerprint"]
+    assert practitioner["public_key"] == key_row["public_key"]
+    assert _dispensable(rx, prescription["number"])
+
+
+def test_a_key_without_its_public_key_is_repaired_by_the_next_signature(rx):
+    """The state the old code left when it died between saving the key and publishing it: every later
+    prescription of that prescriber failed verification, permanently."""
+    user_id = _new_prescriber(rx, "signer2")
+    first = _create_and_sign(rx, "signer2")
+    rx.tables.update("practitioners", user_id, {"public_key": None, "key_fingerprint": None})
+    assert not _dispensable(rx, first["number"])  # the damage, as a pharmacist met it
+
+    second = _create_and_sign(rx, "signer2")
+    practitioner = rx.tables.get("practitioners", user_id)
+    assert practitioner["key_fingerprint"] == rx.tables.get("practitioner_keys", user_id)["fingerprint"]
+    assert _dispensable(rx, second["number"]) and _dispensable(rx, first["number"])
