@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt fuzz crash-test bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal clean
+.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ fmt: $(STAMP)
 # Schemathesis against the server with Appwrite's 1.8 spec: >= 20,000 requests, no 5xx allowed (docs/security.md).
 fuzz: $(STAMP)
 	$(PY) scripts/fuzz.py --report .fuzz-report.json
+
+# Push appwrite.json and the functions to the Appwrite named by APPWRITE_ENDPOINT / _PROJECT_ID / _API_KEY with the
+# official CLI; refuses a push that would delete or recreate columns (docs/deploy.md).
+deploy: $(STAMP) $(NODE_STAMP)
+	$(PY) scripts/deploy.py $(DEPLOY_ARGS)
 
 # A clinic's mixed workload with the server killed at random moments, then the invariants (docs/security.md).
 crash-test: $(STAMP)

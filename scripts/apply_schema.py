@@ -116,7 +116,9 @@ def create_column(tables: TablesDB, db: str, table: str, column: dict[str, Any])
         tables.create_ip_column(**common)
     elif fmt == "enum":
         tables.create_enum_column(elements=n["elements"], **common)
-    elif ctype in ("varchar", "string"):
+    elif ctype == "string":  # what the Appwrite CLI (12) writes and pushes: a string with a size
+        tables.create_string_column(size=n.get("size") or 255, encrypt=bool(column.get("encrypt")), **common)
+    elif ctype == "varchar":
         tables.create_varchar_column(size=n.get("size") or 255, **common)
     elif ctype in ("text", "mediumtext", "longtext"):
         getattr(tables, f"create_{ctype}_column")(**common)

@@ -147,6 +147,8 @@ def run_schemathesis(server: LocalServer, spec_path: Path, who: str, args: argpa
         str(args.workers),
         "--seed",
         str(args.seed),
+        "--phases",
+        args.phases,
         "--no-shrink",
         "--suppress-health-check",
         "all",
@@ -192,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="concurrent schemathesis workers (default 2)")
     parser.add_argument("--seed", type=int, default=20261129, help="random seed, for a repeatable run")
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--phases",
+        default="examples,coverage,fuzzing,stateful",
+        help="schemathesis phases (default: all four; the short run in make test leaves out coverage, whose "
+        "case generator once crashed inside hypothesis on Python 3.11 — a tool error, not a finding)",
+    )
     parser.add_argument("--spec", type=Path, default=SPEC, help="the Appwrite server OpenAPI spec")
     args = parser.parse_args(argv)
 

@@ -83,6 +83,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "`*.example.org` for subdomains; default localhost, which also admits 127.0.0.1 and [::1]); "
         "env APPWRITE_LOCAL_ALLOWED_HOSTNAMES, comma-separated",
     )
+    parser.add_argument(
+        "--build-cache",
+        type=Path,
+        default=Path(os.environ["APPWRITE_LOCAL_BUILD_CACHE"])
+        if os.environ.get("APPWRITE_LOCAL_BUILD_CACHE")
+        else None,
+        help="where functions' built environments are kept, by requirements hash (default "
+        "~/.cache/appwrite-local/builds; env APPWRITE_LOCAL_BUILD_CACHE)",
+    )
     return parser.parse_args(argv)
 
 
@@ -101,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         local_control=args.local_control,
         appwrite_json=args.appwrite_json.resolve() if args.appwrite_json else None,
         allowed_hostnames=tuple(args.allowed_hostname),
+        build_cache=args.build_cache,
     )
     services = Services(settings)
     path = write_credentials(services)

@@ -20,10 +20,12 @@ from starlette.responses import Response
 
 from . import auth, system
 from .api import Ctx, RateLimiter, RouteSpec, UploadedFile, parse_php_params, parse_query_string
+from .builds import Builder
 from .catalog import Catalog
 from .clock import Clock
 from .cors import Cors, OriginPolicy
 from .db import Database
+from .deployments import Deployments
 from .errors import AppwriteError
 from .events import EventBus
 from .executor import Executor
@@ -32,7 +34,7 @@ from .functions import FunctionRegistry, load_appwrite_json
 from .identity import Identity
 from .realtime import Realtime
 from .router import Router
-from .routes import account, databases, functions, health, local, rows, storage, teams, transactions, users
+from .routes import account, databases, deploy, functions, health, local, rows, storage, teams, transactions, users
 from .routes.flavour import legacy_error
 from .rowstore import Rows
 from .scheduler import Scheduler, event_trigger
@@ -40,7 +42,8 @@ from .scheduler import Scheduler, event_trigger
 log = logging.getLogger("appwrite_local")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage, functions)
+# `deploy` before `functions`: /functions/runtimes must match before /functions/{functionId}.
+ROUTE_MODULES = (health, account, users, teams, transactions, databases, rows, storage, deploy, functions)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Settings:
     local_control: bool = False
     appwrite_json: Path | None = None
     allowed_hostnames: tuple[str, ...] = ("localhost",)  # the web platforms (cors.py)
+    build_cache: Path | None = None  # where built function environments are kept (builds.py; shared by servers)
 
     @property
     def endpoint(self) -> str:
@@ -89,11 +93,15 @@ class Services:
         self.origins = OriginPolicy(settings.allowed_hostnames)
         self.functions = FunctionRegistry(self.db, self.clock)
         self.function_problems: list[str] = []
+        self.deployments = Deployments(self, Builder(settings.build_cache))
         if settings.appwrite_json is not None:
             _, specs, self.function_problems = load_appwrite_json(settings.appwrite_json)
             self.functions.register(specs)
             for problem in self.function_problems:
                 log.error("appwrite.json: %s (function not registered)", problem)
+            for spec in specs:  # each built in an environment of its own, in the background
+                self.deployments.from_source(spec, spec.ignore)
+        self.deployments.recover()
         self.executor = Executor(self)
         self.scheduler = Scheduler(self)
         self.events.listen(event_trigger(self))
@@ -108,6 +116,7 @@ class Services:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.deployments.shutdown()
         self.executor.shutdown()
         self.close()
 

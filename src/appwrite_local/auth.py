@@ -97,6 +97,8 @@ KEY_SCOPES = frozenset(
         "subscribers.write",
         "messages.read",
         "messages.write",
+        "rules.read",
+        "rules.write",
     }
 )
 ALWAYS_KEY_SCOPES = frozenset({"global", "health.read", "graphql"})

@@ -99,8 +99,10 @@ class Column:
             out["elements"] = list(self.elements)
             out["size"] = self.size
         elif self.kind in INTEGER_KINDS or self.kind == "float":
-            out["min"] = self.min
-            out["max"] = self.max
+            # Appwrite stores the type's own bounds when none are given, and answers with them.
+            integer = self.kind in INTEGER_KINDS
+            out["min"] = self.min if self.min is not None else (INT64_MIN if integer else -FLOAT_MAX)
+            out["max"] = self.max if self.max is not None else (INT64_MAX if integer else FLOAT_MAX)
         elif self.kind == "datetime":
             out["format"] = "datetime"
         out["default"] = self.default

@@ -203,6 +203,12 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     ),
     "storage_device_not_found": (400, "The requested storage device could not be found."),
     "function_not_found": (404, "Function with the requested ID could not be found."),
+    "function_already_exists": (409, "Function with the requested ID already exists."),
+    "function_runtime_unsupported": (400, "The requested runtime is either inactive or unsupported."),
+    "function_entrypoint_missing": (400, "Entrypoint for your Appwrite Function is missing."),
+    "deployment_not_found": (404, "Deployment not found. Create a deployment before trying to execute a function"),
+    "build_not_ready": (400, "Build with the requested ID is building and not ready for execution."),
+    "build_not_found": (404, "Build with the requested ID could not be found."),
     "function_synchronous_timeout": (
         408,
         "Synchronous function execution timed out. Use asynchronous execution instead, or ensure the execution duration doesn't exceed 30 seconds.",

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 from . import permissions as perms
 from .clock import format_datetime
-from .errors import APPWRITE_VERSION
+from .deployments import Runnable
+from .errors import APPWRITE_VERSION, AppwriteError
 from .functions import EXECUTION_COLUMNS, FunctionSpec, execution_json
 from .ids import unique_id
 
@@ -122,14 +122,7 @@ class Executor:
         self.all_workers: set[Worker] = set()
 
     # --- workers ---------------------------------------------------------------------------------------------------
-    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
-        code_root = self.runtime_root / spec.id
-        code_root.mkdir(parents=True, exist_ok=True)
-        link = code_root / "function"
-        if link.is_symlink() and os.readlink(link) != spec.path:
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(spec.path, target_is_directory=True)
+    def _environment(self, spec: FunctionSpec, runnable: Runnable) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -142,7 +135,7 @@ class Executor:
                 "APPWRITE_FUNCTION_API_ENDPOINT": services.settings.endpoint,
                 "APPWRITE_FUNCTION_ID": spec.id,
                 "APPWRITE_FUNCTION_NAME": spec.name,
-                "APPWRITE_FUNCTION_DEPLOYMENT": spec.deployment_id,
+                "APPWRITE_FUNCTION_DEPLOYMENT": runnable.deployment_id,
                 "APPWRITE_FUNCTION_PROJECT_ID": services.project_id,
                 "APPWRITE_FUNCTION_RUNTIME_NAME": "Python",
                 "APPWRITE_FUNCTION_RUNTIME_VERSION": spec.runtime_version,
@@ -152,11 +145,11 @@ class Executor:
                 "APPWRITE_REGION": "default",
                 "APPWRITE_DEPLOYMENT_TYPE": "manual",
                 "OPEN_RUNTIMES_SECRET": self.secret,
-                "OPEN_RUNTIMES_ENTRYPOINT": spec.entrypoint,
+                "OPEN_RUNTIMES_ENTRYPOINT": runnable.entrypoint,
                 "OPEN_RUNTIMES_ENV": "production",
                 "OPEN_RUNTIMES_HEADERS": "{}",
                 "OPEN_RUNTIMES_CPUS": "1",
-                "OPEN_RUNTIMES_CODE_ROOT": str(code_root),
+                "OPEN_RUNTIMES_CODE_ROOT": str(runnable.code_root),
                 "OPEN_RUNTIMES_LOGS_DIR": str(self.logs_dir),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
@@ -166,11 +159,13 @@ class Executor:
         return env
 
     async def spawn(self, spec: FunctionSpec) -> Worker:
+        """A worker of the function's active deployment: its built environment's Python, its code."""
+        runnable = await asyncio.to_thread(self.services.deployments.runnable, spec)
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            runnable.python,
             str(WORKER_SCRIPT),
-            env=self._environment(spec),
-            cwd=str(self.runtime_root / spec.id),
+            env=self._environment(spec, runnable),
+            cwd=str(runnable.code_root),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -217,6 +212,8 @@ class Executor:
             worker = await pool.acquire()
         except RuntimeError as exc:
             return Outcome(500, [], b"", "", str(exc), time.perf_counter() - started)
+        except AppwriteError as exc:  # no deployment, or its build failed
+            return Outcome(500, [], b"", "", exc.message + "\n", time.perf_counter() - started)
         healthy = False
         try:
             status, response_headers, response_body = await asyncio.wait_for(

@@ -1,15 +1,16 @@
 """Functions: their definitions (from appwrite.json), variables, and execution records.
 
-A function here is what `appwrite.json` declares (the CLI's `functions[]` entries). The local server
-"deploys" it by pointing at its `path` on disk, with a fixed deployment ID, so every edit is live.
-Invalid entries are reported with the reason and left out; the server keeps running.
+A function is either declared in `appwrite.json` (the CLI's `functions[]` entries; registered at start-up) or
+created through the Functions API (as `appwrite push functions` does). Either way its code runs from a built
+deployment (deployments.py). Invalid appwrite.json entries are reported with the reason and left out; the
+server keeps running.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,13 @@ class FunctionSpec:
     scopes: list[str] = field(default_factory=list)
     vars: dict[str, str] = field(default_factory=dict)
     commands: str = ""
+    ignore: list[str] | None = None  # appwrite.json's `ignore` (gitignore patterns); None: the folder's .gitignore
+    deployment: str = ""  # the active deployment ("" until one is built)
+    source: str = "appwrite.json"  # or "api": created through the Functions API (the CLI's push)
 
     @property
     def deployment_id(self) -> str:
-        return f"{self.id}-local"
+        return self.deployment
 
     @property
     def runtime_version(self) -> str:
@@ -70,11 +74,11 @@ class FunctionSpec:
             "logging": self.logging,
             "runtime": self.runtime,
             "deploymentRetention": 0,
-            "deploymentId": self.deployment_id,
-            "deploymentCreatedAt": created,
-            "latestDeploymentId": self.deployment_id,
-            "latestDeploymentCreatedAt": created,
-            "latestDeploymentStatus": "ready",
+            "deploymentId": self.deployment,
+            "deploymentCreatedAt": created if self.deployment else "",
+            "latestDeploymentId": self.deployment,
+            "latestDeploymentCreatedAt": created if self.deployment else "",
+            "latestDeploymentStatus": "ready" if self.deployment else "",
             "scopes": self.scopes,
             "vars": [],
             "events": self.events,
@@ -143,6 +147,7 @@ def spec_from_config(entry: dict[str, Any], base_dir: Path) -> FunctionSpec:
         scopes=list(entry.get("scopes") or []),
         vars={str(k): str(v) for k, v in variables.items()},
         commands=str(entry.get("commands") or ""),
+        ignore=list(entry["ignore"]) if isinstance(entry.get("ignore"), list) else None,
     )
 
 
@@ -170,18 +175,21 @@ class FunctionRegistry:
         self._specs = {r[0]: (FunctionSpec(**json.loads(r[1])), r[2], r[3]) for r in rows}
 
     def register(self, specs: list[FunctionSpec]) -> None:
-        """Make the registered set equal to `specs` (appwrite.json is the source of truth)."""
+        """Make the functions registered from appwrite.json equal to `specs` (functions created through the API,
+        by the CLI's push, are left alone). Their deployments are made by deployments.py."""
         now = format_datetime(self.clock.now())
         with self.db.write() as conn:
             wanted = {s.id for s in specs}
-            for (fid,) in conn.execute("SELECT id FROM _functions").fetchall():
-                if fid not in wanted:
+            for fid, stored in conn.execute("SELECT id, spec FROM _functions").fetchall():
+                if fid not in wanted and json.loads(stored).get("source", "appwrite.json") == "appwrite.json":
                     conn.execute("DELETE FROM _functions WHERE id = ?", (fid,))
             for spec in specs:
+                old = conn.execute("SELECT spec FROM _functions WHERE id = ?", (spec.id,)).fetchone()
+                active = json.loads(old[0]).get("deployment", "") if old else ""
                 conn.execute(
                     "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
-                    (spec.id, json.dumps(spec.__dict__), now, now),
+                    (spec.id, json.dumps(spec.__dict__ | {"deployment": active}), now, now),
                 )
                 for key, value in spec.vars.items():
                     conn.execute(
@@ -189,6 +197,28 @@ class FunctionRegistry:
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (f"{spec.id}-{key}"[:36], spec.id, key, value, now, now),
                     )
+        self._load()
+
+    def save(self, spec: FunctionSpec) -> None:
+        """Create or replace one function (the Functions API)."""
+        now = format_datetime(self.clock.now())
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+                (spec.id, json.dumps(spec.__dict__), now, now),
+            )
+        self._load()
+
+    def set_deployment(self, function_id: str, deployment_id: str) -> None:
+        found = self.get(function_id)
+        if found is not None:
+            self.save(replace(found[0], deployment=deployment_id))
+
+    def delete(self, function_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM _functions WHERE id = ?", (function_id,))
+            conn.execute("DELETE FROM _variables WHERE function_id = ?", (function_id,))
         self._load()
 
     def get(self, function_id: str) -> tuple[FunctionSpec, str, str] | None:

@@ -80,6 +80,16 @@ CREATE TABLE IF NOT EXISTS _executions (
     created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS _executions_function ON _executions (function_id, seq);
 CREATE INDEX IF NOT EXISTS _executions_due ON _executions (status, scheduled_at);
+CREATE TABLE IF NOT EXISTS _deployments (
+    id TEXT PRIMARY KEY, function_id TEXT NOT NULL, status TEXT NOT NULL, entrypoint TEXT NOT NULL,
+    commands TEXT NOT NULL, source_size INTEGER NOT NULL, build_logs TEXT NOT NULL, build_duration REAL NOT NULL,
+    python TEXT NOT NULL, activate INTEGER NOT NULL, type TEXT NOT NULL, created TEXT NOT NULL,
+    updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS _deployments_function ON _deployments (function_id, created);
+CREATE TABLE IF NOT EXISTS _rules (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, domain TEXT NOT NULL UNIQUE,
+    resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, trigger TEXT NOT NULL, created TEXT NOT NULL,
+    updated TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _transactions (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, operations TEXT NOT NULL DEFAULT '[]', expires TEXT NOT NULL,
     owner TEXT NOT NULL DEFAULT '', created TEXT NOT NULL, updated TEXT NOT NULL);

@@ -68,7 +68,8 @@ def test_sync_execution_request_headers_environment_and_logs(admin, people):
     assert env["APPWRITE_FUNCTION_ID"] == "echo" and env["APPWRITE_FUNCTION_NAME"] == "Echo"
     assert env["APPWRITE_FUNCTION_RUNTIME_NAME"] == "Python" and env["APPWRITE_FUNCTION_RUNTIME_VERSION"] == "3.11"
     assert env["APPWRITE_FUNCTION_PROJECT_ID"] and env["APPWRITE_FUNCTION_API_ENDPOINT"].endswith("/v1")
-    assert env["GREETING"] == "hello" and env["APPWRITE_FUNCTION_DEPLOYMENT"] == "echo-local"
+    deployment = Functions(admin).get("echo").deploymentid
+    assert env["GREETING"] == "hello" and env["APPWRITE_FUNCTION_DEPLOYMENT"] == deployment == execution.deploymentid
     assert {"name": "x-echo", "value": "yes"} in [
         dict(h) if isinstance(h, dict) else h.to_dict() for h in execution.responseheaders
     ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..api import Ctx, RouteTable, json_response, list_response, no_content
 from ..catalog import Index, TableSchema, database_json
-from ..columns import ALL_KINDS, FORMAT_SIZES, INTEGER_KINDS, UNSUPPORTED_KINDS, Column
+from ..columns import ALL_KINDS, FORMAT_SIZES, INT64_MAX, INT64_MIN, INTEGER_KINDS, UNSUPPORTED_KINDS, Column
 from ..errors import AppwriteError, invalid_argument
 from ..ids import ID_RULE, is_valid_key
 from ..listing import ListSpec
@@ -168,7 +168,10 @@ def _number(value: Any, name: str, kind: str) -> int | float | None:
             raise invalid_argument(name, "Value must be a valid number") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid_argument(name, "Value must be a valid number")
-    return int(value) if kind in INTEGER_KINDS else float(value)
+    if kind in INTEGER_KINDS:
+        # A bound written by a JavaScript client (the CLI) arrives as 9223372036854776000 for PHP_INT_MAX: clamp.
+        return min(max(int(value), INT64_MIN), INT64_MAX)
+    return float(value)
 
 
 def _checked_default(column: Column, default: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Functions API: functions (read-only: they come from appwrite.json), variables and executions."""
+"""Functions API: reading functions, variables and executions. Creating, updating and deploying: deploy.py."""
 
 from __future__ import annotations
 
@@ -269,6 +269,7 @@ def _execution_params(ctx: Ctx) -> tuple[bytes, bool, str, str, dict[str, str], 
 async def executions_create(ctx: Ctx):
     spec = _function(ctx, for_execution=True)[0]
     _can_execute(ctx, spec)
+    ctx.services.deployments.ensure_deployable(spec)
     body, is_async, path, method, headers, scheduled_at = _execution_params(ctx)
     executor = ctx.services.executor
     status = "scheduled" if scheduled_at else ("waiting" if is_async else "processing")

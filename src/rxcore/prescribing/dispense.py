@@ -32,7 +32,7 @@ from rxcore.prescribing.dispense_rules import (
     status_after,
 )
 from rxcore.prescribing.numbers import normalise_number
-from rxcore.prescribing.prescribe import items_of, public
+from rxcore.prescribing.records import items_of, public
 from rxcore.prescribing.rules import MAX_ITEMS
 from rxcore.tables import retry_conflicts
 

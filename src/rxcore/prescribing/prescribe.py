@@ -22,6 +22,7 @@ from rxcore.files import put_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
+from rxcore.prescribing.records import items_of, public
 from rxcore.prescribing.rules import (
     MAX_ITEMS,
     Product,
@@ -37,20 +38,7 @@ from rxcore.prescribing.rules import (
 from rxcore.prescribing.words import quantity_text
 from rxcore.tables import retry_conflicts
 
-HIDDEN = ("snapshot", "request_digest")
-SYSTEM = ("$id", "$createdAt", "$updatedAt")
 CANCELLABLE = ("draft", "signed", "partially_dispensed")
-
-
-def public(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as callers see it: its columns and $id, $createdAt, $updatedAt (not the signed snapshot)."""
-    return {k: v for k, v in row.items() if k not in HIDDEN and (not k.startswith("$") or k in SYSTEM)}
-
-
-def items_of(c: Caller, prescription_id: str) -> list[dict[str, Any]]:
-    """A prescription's items in line order (one query)."""
-    query = [Query.equal("prescription_id", prescription_id), Query.order_asc("line"), Query.limit(MAX_ITEMS)]
-    return c.tables.list("prescription_items", query)
 
 
 def _digest(body: dict[str, Any]) -> str:
