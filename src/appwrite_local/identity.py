@@ -24,6 +24,7 @@ from .errors import AppwriteError
 from .queries import Attr
 
 SESSION_DURATION = timedelta(days=365)
+VERIFIED_JWTS = 10_000  # signatures remembered (verify_jwt)
 USER_COLUMNS = (
     "seq, id, name, email, phone, password, hash, hash_options, registration, status, labels,"
     " password_update, email_verification, phone_verification, prefs, accessed_at, created, updated"
@@ -115,6 +116,7 @@ class Identity:
         self.db = db
         self.clock = clock
         self.jwt_secret = jwt_secret
+        self._verified: dict[str, dict[str, Any]] = {}  # JWT -> payload whose signature checked out
 
     def now(self) -> str:
         return format_datetime(self.clock.now())
@@ -305,15 +307,22 @@ class Identity:
         )
 
     def verify_jwt(self, token: str) -> tuple[str, str]:
-        try:
-            payload = pyjwt.decode(
-                token,
-                self.jwt_secret,
-                algorithms=["HS256"],
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp"]},
-            )
-        except pyjwt.PyJWTError:
-            raise AppwriteError("user_jwt_invalid") from None
+        """(user id, session id) of a valid JWT. Its signature is checked once and remembered (a token never
+        changes); its expiry, its session and its user are checked on every request."""
+        payload = self._verified.get(token)
+        if payload is None:
+            try:
+                payload = pyjwt.decode(
+                    token,
+                    self.jwt_secret,
+                    algorithms=["HS256"],
+                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp"]},
+                )
+            except pyjwt.PyJWTError:
+                raise AppwriteError("user_jwt_invalid") from None
+            if len(self._verified) >= VERIFIED_JWTS:
+                self._verified.clear()  # a burst of distinct tokens: start again rather than grow
+            self._verified[token] = payload
         if payload["exp"] <= self.clock.timestamp():
             raise AppwriteError("user_jwt_invalid")
         user_id, session_id = str(payload.get("userId", "")), str(payload.get("sessionId", ""))

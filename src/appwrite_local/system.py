@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS _executions (
     created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS _executions_function ON _executions (function_id, seq);
 CREATE INDEX IF NOT EXISTS _executions_due ON _executions (status, scheduled_at);
+CREATE INDEX IF NOT EXISTS _executions_user ON _executions (function_id, user_id, seq);
 CREATE TABLE IF NOT EXISTS _deployments (
     id TEXT PRIMARY KEY, function_id TEXT NOT NULL, status TEXT NOT NULL, entrypoint TEXT NOT NULL,
     commands TEXT NOT NULL, source_size INTEGER NOT NULL, build_logs TEXT NOT NULL, build_duration REAL NOT NULL,

@@ -143,3 +143,47 @@ def test_session_rate_limit_per_email(admin, people):
     assert (err.code, err.type) == (429, "general_rate_limit_exceeded")
     # API keys are not limited.
     assert Account(admin).create_email_password_session(person["email"], person["password"]).userid == person["id"]
+
+
+def test_what_a_request_may_do_follows_every_change_at_once(admin, people):
+    """Nothing about a caller is cached between requests but a JWT's checked signature (issue 19): a deleted
+    session, a removed label or membership and a blocked user take effect on the very next request, for a JWT and
+    for a session alike."""
+    from appwrite.permission import Permission
+    from appwrite.role import Role
+    from appwrite.services.account import Account
+    from appwrite.services.tables_db import TablesDB
+    from appwrite.services.teams import Teams
+
+    tables = TablesDB(admin)
+    database = ID.unique()
+    tables.create(database, "Invalidation")
+    tables.create_table(database, "t", "T", row_security=True,
+                        columns=[{"key": "v", "type": "varchar", "size": 5, "required": False}])  # fmt: skip
+    team = Teams(admin).create(ID.unique(), "Ward").id
+    tables.create_row(database, "t", "by-label", {"v": "l"}, [Permission.read(Role.label("nurse"))])
+    tables.create_row(database, "t", "by-team", {"v": "t"}, [Permission.read(Role.team(team))])
+    person = people.create()
+    users = Users(admin)
+    users.update_labels(person["id"], ["nurse"])
+    membership = Teams(admin).create_membership(team, ["member"], user_id=person["id"]).id
+    session_client = people.session_client(person)
+    jwt_client = people.jwt_client(person)
+    for client in (session_client, jwt_client):
+        assert {r.id for r in TablesDB(client).list_rows(database, "t").rows} == {"by-label", "by-team"}
+
+    users.update_labels(person["id"], [])
+    Teams(admin).delete_membership(team, membership)
+    for client in (session_client, jwt_client):
+        assert TablesDB(client).list_rows(database, "t").total == 0
+        assert error_of(TablesDB(client).get_row, database, "t", "by-team").code == 404
+
+    users.update_status(person["id"], False)
+    for client in (session_client, jwt_client):
+        assert error_of(Account(client).get).type == "user_blocked"
+    users.update_status(person["id"], True)
+    assert Account(jwt_client).get().id == person["id"]
+
+    users.delete_sessions(person["id"])  # the JWT names one of them: it dies with it
+    assert error_of(Account(jwt_client).get).type == "user_jwt_invalid"
+    assert error_of(Account(session_client).get).code == 401

@@ -173,9 +173,11 @@ def _visible_where(ctx: Ctx, function_id: str) -> tuple[str, tuple]:
         return "function_id = ?", (function_id,)
     roles = tuple(f'read("{r}")' for r in sorted(ctx.principal.roles))
     marks = ",".join("?" * len(roles))
+    # An execution is readable by the user who started it only (its permissions say so), so the user's own
+    # executions are found by index first; the permissions are still what decides.
     return (
-        f"function_id = ? AND EXISTS (SELECT 1 FROM json_each(permissions) WHERE value IN ({marks}))",
-        (function_id, *roles),
+        f"function_id = ? AND user_id = ? AND EXISTS (SELECT 1 FROM json_each(permissions) WHERE value IN ({marks}))",
+        (function_id, ctx.principal.user_id, *roles),
     )
 
 

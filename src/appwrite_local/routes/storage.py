@@ -290,8 +290,10 @@ def files_list(ctx: Ctx):
         if not bucket["fileSecurity"]:
             raise AppwriteError("user_unauthorized")
         roles = tuple(sorted(ctx.principal.roles))
+        # One index lookup per listed file (not the set of every file the caller may read, in every bucket).
+        marks = ",".join("?" * len(roles))
         where += (
-            f" AND seq IN (SELECT file FROM _file_perms WHERE type = 'read' AND role IN ({','.join('?' * len(roles))}))"
+            f" AND EXISTS (SELECT 1 FROM _file_perms WHERE file = _files.seq AND type = 'read' AND role IN ({marks}))"
         )
         params += roles
     spec = ListSpec("_files", FILE_COLUMNS, FILE_ATTRS, "id", "seq", where, params)
