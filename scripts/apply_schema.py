@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,10 @@ def create_column(tables: TablesDB, db: str, table: str, column: dict[str, Any])
     elif fmt == "enum":
         tables.create_enum_column(elements=n["elements"], **common)
     elif ctype == "string":  # what the Appwrite CLI (12) writes and pushes: a string with a size
-        tables.create_string_column(size=n.get("size") or 255, encrypt=bool(column.get("encrypt")), **common)
+        with warnings.catch_warnings():
+            # SDK 27 marks it deprecated for the 1.9 text types, which the CLI cannot push yet (docs/deploy.md).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tables.create_string_column(size=n.get("size") or 255, encrypt=bool(column.get("encrypt")), **common)
     elif ctype == "varchar":
         tables.create_varchar_column(size=n.get("size") or 255, **common)
     elif ctype in ("text", "mediumtext", "longtext"):

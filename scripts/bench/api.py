@@ -41,6 +41,15 @@ CATEGORIES = ["GSL", "P", "POM", "NA"]
 PB_VERSION = "0.40.6"
 
 
+COLUMNS = [  # the bench tables' columns on our side (the same fields in PocketBase)
+    {"key": "code", "type": "varchar", "size": 20, "required": True},
+    {"key": "form", "type": "varchar", "size": 40, "required": True},
+    {"key": "name", "type": "varchar", "size": 200, "required": True},
+    {"key": "legal_category", "type": "varchar", "size": 8, "required": True},
+    {"key": "price", "type": "integer", "required": True},
+]
+
+
 def row(i: int) -> dict:
     return {
         "code": f"C{i:07d}",
@@ -71,13 +80,7 @@ def setup_ours(server: LocalServer) -> dict[str, str]:
         json={
             "tableId": "medicines",
             "name": "Medicines",
-            "columns": [
-                {"key": "code", "type": "varchar", "size": 20, "required": True},
-                {"key": "form", "type": "varchar", "size": 40, "required": True},
-                {"key": "name", "type": "varchar", "size": 200, "required": True},
-                {"key": "legal_category", "type": "varchar", "size": 8, "required": True},
-                {"key": "price", "type": "integer", "required": True},
-            ],
+            "columns": COLUMNS,
             "indexes": [
                 {"key": "code_uq", "type": "unique", "columns": ["code"]},
                 {"key": "form_ix", "type": "key", "columns": ["form"]},

@@ -9,7 +9,7 @@ The user owns 1,000 rows spread over the 50 forms, so a list by form has 20 rows
 from __future__ import annotations
 
 import requests
-from scripts.bench.api import ROWS, row, row_id
+from scripts.bench.api import COLUMNS, ROWS, row, row_id
 
 OWNERS = 20
 PASSWORD = "bench-password-1"
@@ -33,13 +33,7 @@ def setup_ours(base: str, project: str, key: str) -> dict[str, str]:
             "name": "Owned",
             "rowSecurity": True,
             "permissions": ['create("users")'],
-            "columns": [
-                {"key": "code", "type": "varchar", "size": 20, "required": True},
-                {"key": "form", "type": "varchar", "size": 40, "required": True},
-                {"key": "name", "type": "varchar", "size": 200, "required": True},
-                {"key": "legal_category", "type": "varchar", "size": 8, "required": True},
-                {"key": "price", "type": "integer", "required": True},
-            ],
+            "columns": COLUMNS,
             "indexes": [{"key": "form_ix", "type": "key", "columns": ["form"]}],
         },
     ).raise_for_status()

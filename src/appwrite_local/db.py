@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -55,6 +56,14 @@ class Database:
             with self._readers_lock:
                 self._all_readers.append(conn)
         return conn
+
+    def update_by_id(self, table: str, row_id: str, fields: dict[str, Any]) -> None:
+        """UPDATE one row of a server table (`id` = row_id) with `fields`, in a write transaction of its own.
+        `table` and the field names are the server's own, never a caller's."""
+        with self.write() as conn:
+            conn.execute(
+                f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*fields.values(), row_id)
+            )
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -115,11 +115,7 @@ class Deployments:
 
     def _set(self, deployment_id: str, **fields: Any) -> None:
         fields["updated"] = format_datetime(self.services.clock.now())
-        with self.services.db.write() as conn:
-            conn.execute(
-                f"UPDATE _deployments SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                (*fields.values(), deployment_id),
-            )
+        self.services.db.update_by_id("_deployments", deployment_id, fields)
 
     def code_dir(self, deployment_id: str) -> Path:
         return self.root / deployment_id / "function"

@@ -373,11 +373,7 @@ class Executor:
 
     def _set(self, execution_id: str, **fields: Any) -> None:
         fields["updated"] = format_datetime(self.services.clock.now())
-        with self.services.db.write() as conn:
-            conn.execute(
-                f"UPDATE _executions SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                (*fields.values(), execution_id),
-            )
+        self.services.db.update_by_id("_executions", execution_id, fields)
 
     async def run(self, execution_id: str, sync: bool = False) -> tuple[Outcome, tuple]:
         """Run a stored execution now and store its outcome."""
