@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +117,12 @@ def create_column(tables: TablesDB, db: str, table: str, column: dict[str, Any])
     elif fmt == "enum":
         tables.create_enum_column(elements=n["elements"], **common)
     elif ctype == "string":  # what the Appwrite CLI (12) writes and pushes: a string with a size
-        with warnings.catch_warnings():
-            # SDK 27 marks it deprecated for the 1.9 text types, which the CLI cannot push yet (docs/deploy.md).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            tables.create_string_column(size=n.get("size") or 255, encrypt=bool(column.get("encrypt")), **common)
+        # SDK 27 marks create_string_column deprecated (for 1.9's text types, which the CLI cannot push yet:
+        # docs/deploy.md) and its warning cannot be silenced, so this one call goes through the transport.
+        params = {k: v for k, v in common.items() if k not in ("database_id", "table_id")}
+        params |= {"size": n.get("size") or 255, "encrypt": bool(column.get("encrypt"))}
+        headers = {"content-type": "application/json", "X-Appwrite-Project": tables.client.get_config("project")}
+        tables.client.call("post", f"/tablesdb/{db}/tables/{table}/columns/string", headers, params)
     elif ctype == "varchar":
         tables.create_varchar_column(size=n.get("size") or 255, **common)
     elif ctype in ("text", "mediumtext", "longtext"):

@@ -4,6 +4,7 @@ identification; never anyone else's."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date
 
 import pypdfium2
@@ -166,7 +167,8 @@ def test_every_access_is_audited(rx, portal):
         "portal.preferences_updated",
         "portal.receipt_downloaded",
     } <= actions
-    assert any(e["actor_id"] == f"patient:{portal['patient']['$id']}" for e in events)  # by token
+    by_token = [e for e in events if json.loads(e["detail"]).get("via") == "token"]
+    assert by_token and all(e["actor_id"] == portal["patient"]["$id"] for e in by_token)
 
 
 def test_the_portal_function_refuses_caller_headers(rx):
@@ -175,3 +177,41 @@ def test_the_portal_function_refuses_caller_headers(rx):
     with pytest.raises(AppwriteException) as info:
         Functions(rx.client()).create_execution("patient-portal", "{}", headers={"x-appwrite-user-id": "someone"})
     assert info.value.code == 400
+
+
+def test_a_patient_imported_from_a_spreadsheet_uses_the_portal(rx, tmp_path):
+    """Imported patients have 32-character ids (issue 14.1): every action by token, and the audit names them."""
+    from appwrite.id import ID
+    from appwrite.input_file import InputFile
+    from appwrite.services.storage import Storage
+    from scripts import make_patient_test_data as data
+
+    clinic = clinics.create_clinic(
+        rx.admin, name="Import Portal Clinic", country="UK", admin_user_id=rx.people["owner"].id, ods_code="D84004"
+    )["$id"]
+    nhs = next(data.nhs_numbers(880_000))
+    path = tmp_path / "one.csv"
+    data.write_csv(path, [data.HEADER, data.patient_row(1, nhs)])
+    file_id = (
+        Storage(rx.people["owner"].client)
+        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
+        .id
+    )
+    body = {"action": "import", "clinicId": clinic, "fileId": file_id, "mapping": data.UK_MAPPING,
+            "mode": "create", "dryRun": False}  # fmt: skip
+    code, answer = rx.execute("owner", "patient-import", body)
+    assert code == 200 and answer["batch"]["created"] == 1, answer
+    patient = rx.tables.list("patients", [Query.equal("clinic_id", clinic)])[0]
+    assert len(patient["$id"]) == 32
+
+    identity = {"nhsNumber": nhs, "dateOfBirth": "1941-02-02", "postcode": data.patient_row(1, nhs)[5]}
+    code, answer = call(rx, None, "identify", **identity)
+    assert code == 200, answer
+    t = answer["token"]
+    for action, extra in (("get_prescription_history", {}), ("get_patient_profile", {})):
+        code, answer = call(rx, None, action, token=t, **extra)
+        assert code == 200, (action, answer)
+    code, answer = call(rx, None, "update_patient_preferences", token=t, email=False)
+    assert code == 200 and answer["patient"]["notify_email"] is False, answer
+    events = rx.tables.list("audit_events", [Query.equal("chain", clinic), Query.equal("actor_role", "patient")])
+    assert events and all(e["actor_id"] == patient["$id"] for e in events)

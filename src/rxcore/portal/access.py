@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,7 +107,8 @@ def identify(c: Caller, body: dict[str, Any], ip: str) -> dict[str, Any]:
     token, expires = issue_token(c, [p["$id"] for p in matches])
     for patient in matches:
         event = c.event("patient", "portal.identified", "patient", patient["$id"], patient["clinic_id"], patient["$id"])
-        audit.append(c.tables, [event], iso(c.now))
+        # The person who proved these details is the patient: the actor, as on every later action by token.
+        audit.append(c.tables, [replace(event, actor_id=patient["$id"])], iso(c.now))
     return {"token": token, "expiresAt": iso(expires), "patients": [p["$id"] for p in matches]}
 
 

@@ -303,5 +303,7 @@ def handle(request: FunctionRequest) -> dict[str, Any]:
         )
     patient = resolve_patient(c, request.body)
     if not request.user_id:
-        c.user_id = f"patient:{patient['$id']}"  # identified by token: the audit names the patient as the actor
+        # Identified by token: the audit names the patient as the actor (actor_role "patient", detail via "token").
+        # The bare id fits the 36-character actor column whatever id the patient has (an import gives 32 hex).
+        c.user_id = patient["$id"]
     return ACTIONS[action](c, patient, request.body)
