@@ -5,6 +5,7 @@ old code and show the next run repairs it; tests/e2e/test_crash_safety.py kills 
 from __future__ import annotations
 
 import pytest
+from appwrite.query import Query
 
 from rxcore import clinics
 from tests.support.rx_world import uk_item
@@ -64,3 +65,25 @@ def test_a_key_without_its_public_key_is_repaired_by_the_next_signature(rx):
     practitioner = rx.tables.get("practitioners", user_id)
     assert practitioner["key_fingerprint"] == rx.tables.get("practitioner_keys", user_id)["fingerprint"]
     assert _dispensable(rx, second["number"]) and _dispensable(rx, first["number"])
+
+
+def test_a_dispense_key_replays_only_its_own_request(rx):
+    """Issue 14.5: the same key with another quantity or on another prescription is a 409, never a replay."""
+    first, second = _create_and_sign(rx, "prescriber"), _create_and_sign(rx, "prescriber")
+    items = rx.tables.list("prescription_items", [Query.equal("prescription_id", first["$id"])])
+
+    def dispense(prescription, quantity, item_id=items[0]["$id"]):
+        body = {"action": "dispense", "number": prescription["number"], "idempotencyKey": "key-once",
+                "items": [{"itemId": item_id, "quantity": quantity}]}  # fmt: skip
+        return rx.execute("pharmacist", "dispensing", body)
+
+    code, done = dispense(first, 10)
+    assert code == 200 and done["replayed"] is False, done
+    assert dispense(first, 10)[1]["replayed"] is True
+    code, answer = dispense(first, 11)
+    assert (code, answer["type"]) == (409, "idempotency_key_reused")
+    other_item = rx.tables.list("prescription_items", [Query.equal("prescription_id", second["$id"])])[0]["$id"]
+    code, answer = dispense(second, 10, other_item)
+    assert (code, answer["type"]) == (409, "idempotency_key_reused")
+    records = rx.tables.list("dispensing_records", [Query.equal("prescription_id", second["$id"])])
+    assert records == [], "nothing was written for the refused request"

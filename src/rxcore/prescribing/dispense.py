@@ -173,6 +173,18 @@ def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
     return lines
 
 
+def _same_request(
+    records: list[dict[str, Any]], prescription: dict[str, Any], lines: list[tuple[str, Decimal]]
+) -> None:
+    """A key already used answers its first result only for the same request: the same prescription, the same
+    items and quantities. Anything else is a mistake (or a reused key) that must not pass for a success."""
+    done = {r["item_id"]: Decimal(str(r["quantity"])) for r in records}
+    if any(r["prescription_id"] != prescription["$id"] for r in records) or done != dict(lines):
+        raise ServiceError(
+            409, "idempotency_key_reused", "This idempotency key was used for a different dispense request."
+        )
+
+
 def _replay(c: Caller, prescription: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     items = items_of(c, prescription["$id"])  # the items only: a replay verifies and writes nothing
     return {
@@ -203,6 +215,7 @@ def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             prescription = _authorise(reads, number)
             if reads["done"]:
                 t.rollback(tx)
+                _same_request(reads["done"], prescription, lines)
                 return _replay(c, prescription, reads["done"])
             more = _details(c, prescription, fresh=lambda: t.get("prescriptions", prescription["$id"]))
             prescription = more["fresh"]
