@@ -281,3 +281,21 @@ def test_a_batch_whose_run_is_alive_is_not_run_twice(rx, clinic, tmp_path):
         time.sleep(0.05)
     code, done = rx.execute("owner", "patient-import", body)
     assert code == 200 and done["replayed"] is True and done["batch"]["created"] == 4000
+
+
+def test_the_error_report_never_carries_a_live_formula(rx, clinic, tmp_path):
+    """Issue 14.8: a cell such as =HYPERLINK(...) comes back in the report as text, not as a formula."""
+    path = tmp_path / "formula.csv"
+    formula = '=HYPERLINK("http://evil.example","Click")'
+    make_patient_test_data.write_csv(
+        path, [make_patient_test_data.HEADER, [formula, "Eve", "Smith", "01/01/1980", "F", "LS1 4AP", "", "", ""]]
+    )
+    file_id = (
+        Storage(rx.people["owner"].client)
+        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
+        .id
+    )
+    code, answer = run(rx, clinic, file_id=file_id)
+    assert code == 200 and answer["batch"]["failed"] == 1, answer
+    values = [row["value"] for row in report(rx, answer["batch"])]
+    assert "'" + formula in values and formula not in values

@@ -9,7 +9,6 @@ the finished batch. Row errors go to `patient_import_errors` and, at the end, to
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -22,7 +21,7 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.storage import Storage
 
-from rxcore import audit
+from rxcore import audit, csvsafe
 from rxcore.access import Caller, caller, gather, require_keys, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
@@ -296,7 +295,7 @@ class Importer:
 
     def upload_report(self) -> str | None:
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csvsafe.writer(out, lineterminator="\r\n")
         writer.writerow(["line", "column", "value", "severity", "message"])
         rows = self.t.each("patient_import_errors", [Query.equal("batch_id", self.batch["$id"])])
         for row in sorted(rows, key=lambda r: (r["line"], r["severity"], r["column"])):

@@ -174,8 +174,9 @@ def _check_words(label: str, request: ItemRequest, required: bool, rule: str) ->
         return
     in_words = words_to_number(request.quantity_words)
     if in_words != request.quantity:
+        # The error names what is wrong: words given for any item must match; only controlled drugs need them.
         raise RuleViolation(
-            "controlled_drug_quantity_words_mismatch",
+            "controlled_drug_quantity_words_mismatch" if required else "quantity_words_mismatch",
             f"{label}: the quantity in words ({request.quantity_words!r}) does not match the figures "
             f"({request.quantity.normalize():f}).",
         )

@@ -118,7 +118,7 @@ def test_uk_schedule_4_is_28_days_and_may_repeat_schedule_5_is_six_months():
     s5 = check_items("UK", [item()], {"1": product(cd_schedule="5")}, None)[0]
     assert s5.validity == (6, "months") and s5.controlled
     assert check_items("UK", [item(quantityWords="twenty-eight")], {"1": product()}, None)[0].validity == (6, "months")
-    refused("controlled_drug_quantity_words_mismatch", "UK", [item(quantityWords="thirty")], {"1": product()})
+    refused("quantity_words_mismatch", "UK", [item(quantityWords="thirty")], {"1": product()})  # not a CD: issue 14.9
     repeat = check_items("UK", [item(repeats=5)], {"1": product()}, None)[0]
     assert repeat.first_dispense_days == (6, "months") and repeat.validity == (12, "months")
 
