@@ -240,3 +240,21 @@ def test_fifty_pharmacists_race_for_the_last_quantity(rx):
         "audit_events", [Query.equal("chain", rx.clinics["uk"]), Query.order_asc("seq"), Query.limit(5000)]
     )
     assert verify_chain(chain) is None  # 50 writers appending at once still leave one unbroken chain
+
+
+def test_a_post_dated_controlled_drug_is_not_dispensable_before_its_date(rx):
+    """Issue 14.2: a Schedule 2 prescription dated a week ahead verifies as not yet dispensable, and a supply is
+    refused until that date."""
+    from datetime import date, timedelta
+
+    start = (date.today() + timedelta(days=7)).isoformat()
+    prescription = signed_prescription(rx, [morphine_item()], startDate=start)["prescription"]
+    code, verified = rx.execute("pharmacist", "dispensing", {"action": "verify", "number": prescription["number"]})
+    assert code == 200 and verified["verification"]["signature_valid"] is True
+    assert verified["verification"]["dispensable"] is False
+    assert verified["verification"]["problem"]["type"] == "prescription_not_yet_valid"
+    item = rx.tables.list("prescription_items", [Query.equal("prescription_id", prescription["$id"])])[0]
+    body = {"action": "dispense", "number": prescription["number"], "idempotencyKey": "early",
+            "items": [{"itemId": item["$id"], "quantity": 56}]}  # fmt: skip
+    code, answer = rx.execute("pharmacist", "dispensing", body)
+    assert (code, answer["type"]) == (409, "prescription_not_yet_valid")

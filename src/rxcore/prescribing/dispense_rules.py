@@ -77,6 +77,13 @@ def dispensable_problem(prescription: dict[str, Any], items: list[ItemState], to
         return DispenseRefused(409, "prescription_not_signed", f"Prescription {number} has not been signed.")
     if status == "dispensed" or (items and all(item.complete for item in items)):
         return DispenseRefused(409, "prescription_fully_dispensed", f"Prescription {number} is fully dispensed.")
+    appropriate = prescription.get("appropriate_date")
+    if appropriate and today < date.fromisoformat(appropriate):
+        # Post-dated (a start date ahead): nothing may be supplied before the date the prescriber chose, which is
+        # also where a controlled drug's 28 days begin (HMR 2012 reg. 217; Misuse of Drugs Regulations 2001).
+        return DispenseRefused(
+            409, "prescription_not_yet_valid", f"Prescription {number} may not be dispensed before {appropriate}."
+        )
     if status == "expired" or today > date.fromisoformat(prescription["expires_on"]):
         return DispenseRefused(
             409, "prescription_expired", f"Prescription {number} expired after {prescription['expires_on']}."

@@ -64,6 +64,9 @@ def test_prescription_states_that_cannot_be_dispensed():
     late_first = prescription(first_dispense_by="2026-03-01")
     assert dispensable_problem(late_first, [state()], today).type == "prescription_expired"
     assert dispensable_problem(late_first, [state(supplies_done=1)], today) is None  # already started
+    post_dated = prescription(appropriate_date="2026-03-17")  # issue 14.2: a start date a week ahead
+    assert dispensable_problem(post_dated, [state()], today).type == "prescription_not_yet_valid"
+    assert dispensable_problem(post_dated, [state()], date(2026, 3, 17)) is None
 
 
 def test_part_supply_leaves_an_owing_then_completes():
