@@ -258,3 +258,17 @@ def test_a_post_dated_controlled_drug_is_not_dispensable_before_its_date(rx):
             "items": [{"itemId": item["$id"], "quantity": 56}]}  # fmt: skip
     code, answer = rx.execute("pharmacist", "dispensing", body)
     assert (code, answer["type"]) == (409, "prescription_not_yet_valid")
+
+
+def test_the_signature_covers_how_often_and_under_which_rules_an_item_is_supplied(rx):
+    """Issue 14.3: raising `supplies_allowed` or clearing `controlled` on a signed item fails verification."""
+    for change in ({"supplies_allowed": 2}, {"controlled": False}):
+        prescription = signed_prescription(rx, [morphine_item()])["prescription"]
+        item = rx.tables.list("prescription_items", [Query.equal("prescription_id", prescription["$id"])])[0]
+        rx.tables.update("prescription_items", item["$id"], change)
+        code, verified = rx.execute("pharmacist", "dispensing", {"action": "verify", "number": prescription["number"]})
+        assert code == 200 and verified["verification"]["signature_valid"] is False, (change, verified)
+        body = {"action": "dispense", "number": prescription["number"], "idempotencyKey": f"tamper-{change}",
+                "items": [{"itemId": item["$id"], "quantity": 56}]}  # fmt: skip
+        code, answer = rx.execute("pharmacist", "dispensing", body)
+        assert (code, answer["type"]) == (409, "signature_invalid"), change

@@ -61,6 +61,7 @@ def live_view(prescription: dict[str, Any], items: list[dict[str, Any]]) -> dict
     view["items"] = [
         {"id": item["$id"], "line": item["line"], "quantity": _quantity(item["quantity"])}
         | {field: item.get(field) for field in ITEM_FIELDS}
+        | {"supplies_allowed": item.get("supplies_allowed"), "controlled": bool(item.get("controlled"))}
         for item in sorted(items, key=lambda row: row["line"])
     ]
     return view
@@ -124,6 +125,14 @@ def matches_rows(signed: dict[str, Any], prescription: dict[str, Any], items: li
         return False
     keys = ("id", "line", "quantity", *ITEM_FIELDS)
     return all(
-        {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys}
+        {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys} and _supply_terms(a) == _supply_terms(b)
         for a, b in zip(signed["items"], live["items"], strict=True)
     )
+
+
+def _supply_terms(item: dict[str, Any]) -> tuple[int, bool]:
+    """What decides how often an item may be supplied, and under which rules: inside the signature, so raising
+    a row's `supplies_allowed` or clearing `controlled` after signing fails verification (issue 14.3). Snapshots
+    signed before 2026-11-30 hold no `supplies_allowed`; it was always 1 + repeats, which they do hold."""
+    allowed = item.get("supplies_allowed")
+    return (allowed if allowed is not None else 1 + int(item.get("repeats") or 0), bool(item.get("controlled")))
