@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+from pathlib import Path
 
 import pytest
 import requests
@@ -337,7 +338,7 @@ def test_a_configured_platform_is_admitted(tmp_path):
 # --- 6. a body without Content-Length is cut off at the limit
 def _peak_rss_kb(pid: int) -> int:
     """The process's high-water mark of resident memory (a freed buffer still counts)."""
-    for line in open(f"/proc/{pid}/status"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise AssertionError("no VmHWM")
