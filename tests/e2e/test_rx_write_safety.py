@@ -87,3 +87,30 @@ def test_a_dispense_key_replays_only_its_own_request(rx):
     assert (code, answer["type"]) == (409, "idempotency_key_reused")
     records = rx.tables.list("dispensing_records", [Query.equal("prescription_id", second["$id"])])
     assert records == [], "nothing was written for the refused request"
+
+
+def test_concurrent_signatures_of_one_draft_make_one_signature_one_event_one_pdf(rx):
+    """Issue 14.4: eight signatures at once: one signs, the others answer the stored result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from appwrite.services.storage import Storage
+
+    code, created = rx.prescribe(
+        "prescriber", clinicId=rx.clinics["uk"], patientId=rx.patients["uk"]["$id"], items=[uk_item()]
+    )
+    assert code == 200, created
+    prescription_id = created["prescription"]["$id"]
+    body = {"action": "sign", "prescriptionId": prescription_id}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: rx.execute("prescriber", "prescription-create", body), range(8)))
+    assert all(code == 200 for code, _ in answers), answers
+    stored = rx.tables.get("prescriptions", prescription_id)
+    assert sorted(a["replayed"] for _, a in answers) == [False] + [True] * 7
+    assert {a["prescription"]["signature"] for _, a in answers} == {stored["signature"]}
+    events = rx.tables.list(
+        "audit_events", [Query.equal("entity_id", prescription_id), Query.equal("action", "prescription.signed")]
+    )
+    assert len(events) == 1
+    pdf = Storage(rx.admin).get_file("prescription_pdfs", prescription_id)
+    assert pdf.sizeoriginal > 0 and stored["pdf_file_id"] == prescription_id
+    assert _dispensable(rx, stored["number"])

@@ -12,13 +12,15 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
+from appwrite.exception import AppwriteException
+from appwrite.input_file import InputFile
 from appwrite.query import Query
+from appwrite.services.storage import Storage
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
-from rxcore.files import put_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
@@ -246,22 +248,52 @@ def _signing_key(c: Caller, prescriber: dict[str, Any], key_row: dict[str, Any] 
 
 
 def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """Sign a draft once. The transaction begins before the prescription is read, so of two signatures racing
+    the second commit fails (the row changed after it began), re-reads, and answers the stored result: exactly
+    one signature and one `prescription.signed` event. The PDF is rendered from the stored snapshot after the
+    commit and written once (a crash in between leaves a signed prescription whose PDF the next call makes)."""
     require_keys(body, {"prescriptionId"})
     t = c.tables
-    reads = _own_prescription(c, body, {"key": lambda: t.get("practitioner_keys", c.user_id)})
-    prescription, items, prescriber = reads["prescription"], reads["items"], reads["prescriber"]
-    if prescription["prescriber_id"] != c.user_id:
-        raise ServiceError(403, "prescription_not_yours", "Only the prescriber who wrote a prescription may sign it.")
-    if prescription["status"] != "draft":
-        if prescription["status"] == "cancelled":
-            raise ServiceError(409, "prescription_cancelled", "A cancelled prescription cannot be signed.")
-        return {"prescription": public(prescription), "items": items, "replayed": True}
+
+    def attempt() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], bool]:
+        tx = t.begin()
+        try:
+            reads = _own_prescription(c, body, {"key": lambda: t.get("practitioner_keys", c.user_id)})
+            prescription, items, prescriber = reads["prescription"], reads["items"], reads["prescriber"]
+            if prescription["prescriber_id"] != c.user_id:
+                raise ServiceError(
+                    403, "prescription_not_yours", "Only the prescriber who wrote a prescription may sign it."
+                )
+            if prescription["status"] == "cancelled":
+                raise ServiceError(409, "prescription_cancelled", "A cancelled prescription cannot be signed.")
+            if prescription["status"] != "draft":
+                t.rollback(tx)
+                return prescription, items, t.get("patients", prescription["patient_id"]), True
+            return _sign_draft(c, tx, prescription, items, prescriber, reads["key"]) + (False,)
+        except BaseException:
+            t.rollback(tx)
+            raise
+
+    row, items, patient, replayed = retry_conflicts(attempt)
+    _ensure_pdf(c, row, patient)
+    return {"prescription": public(row), "items": items, "replayed": replayed}
+
+
+def _sign_draft(
+    c: Caller,
+    tx: str,
+    prescription: dict[str, Any],
+    items: list[dict[str, Any]],
+    prescriber: dict[str, Any],
+    key_row: dict[str, Any] | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    t = c.tables
     clinic_id = prescription["clinic_id"]
     more = gather(
         clinic=lambda: t.get("clinics", clinic_id),
         patient=lambda: t.get("patients", prescription["patient_id"]),
         head=lambda: audit.head_of(t, clinic_id),
-        key=lambda: _signing_key(c, prescriber, reads["key"]),
+        key=lambda: _signing_key(c, prescriber, key_row),
     )
     key = more["key"]
     start = date.fromisoformat(prescription["start_date"]) if prescription.get("start_date") else None
@@ -278,41 +310,42 @@ def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         key["sealed_private_key"],
         canonical.canonical_bytes(signed),
     )
-    file_id = _store_pdf(c, prescription, more["patient"], pdf.render(signed, key["fingerprint"]))
     update = dates | {
         "status": "signed",
         "signed_at": signed_at,
         "signature": signature,
         "key_fingerprint": key["fingerprint"],
-        "pdf_file_id": file_id,
+        "pdf_file_id": prescription["$id"],
         "snapshot": json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     }
-    state = {"head": more["head"], "first": True}
-
-    def write() -> dict[str, Any] | None:
-        if not state["first"]:
-            again = t.get("prescriptions", prescription["$id"])
-            if again["status"] != "draft":
-                return again
-            state["head"] = audit.head_of(t, clinic_id)
-        state["first"] = False
-        event = c.prescription_event("prescriber", "prescription.signed", prescription, fingerprint=key["fingerprint"])
-        operations = [t.op("update", "prescriptions", prescription["$id"], update)]
-        t.commit(operations + audit.append_operations(t, [event], signed_at, state["head"]))
-        return None
-
-    winner = retry_conflicts(write)
-    row = winner if winner is not None else prescription | update
-    return {"prescription": public(row), "items": items, "replayed": winner is not None}
+    event = c.prescription_event("prescriber", "prescription.signed", prescription, fingerprint=key["fingerprint"])
+    operations = [t.op("update", "prescriptions", prescription["$id"], update)]
+    t.commit(operations + audit.append_operations(t, [event], signed_at, more["head"]), tx)
+    return prescription | update, items, more["patient"]
 
 
-def _store_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any], content: bytes) -> str:
-    """The PDF under the prescription's id, readable by the clinic and the patient. A retry after a failed
-    commit finds the earlier upload and replaces it."""
+def _ensure_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any] | None) -> None:
+    """The signed prescription's PDF under its id, readable by the clinic and the patient: rendered from the stored
+    snapshot, so every caller would make the same document; made only if it is not there yet."""
+    if prescription["status"] == "draft" or not prescription.get("snapshot"):
+        return
     bucket = c.request.env.get("RX_PDF_BUCKET_ID", "prescription_pdfs")
-    permissions = row_permissions(prescription["clinic_id"], patient)
-    filename = f"{prescription['number']}.pdf"
-    return put_file(c.request.client, bucket, prescription["$id"], content, filename, "application/pdf", permissions)
+    storage = Storage(c.request.client)
+    try:
+        storage.get_file(bucket, prescription["$id"])
+        return
+    except AppwriteException as exc:
+        if exc.code != 404:
+            raise
+    content = pdf.render(json.loads(prescription["snapshot"]), prescription["key_fingerprint"])
+    upload = InputFile.from_bytes(content, filename=f"{prescription['number']}.pdf", mime_type="application/pdf")
+    try:
+        storage.create_file(
+            bucket, prescription["$id"], upload, row_permissions(prescription["clinic_id"], patient or {})
+        )
+    except AppwriteException as exc:
+        if exc.code != 409:  # made by a call running at the same moment: the same document
+            raise
 
 
 def cancel(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
