@@ -15,7 +15,7 @@ from appwrite.query import Query
 from scripts import clinic_admin
 
 from tests.support.local_server import REPO, LocalServer, free_port
-from tests.support.rx_world import build, morphine_item
+from tests.support.rx_world import MEDICINES, build, morphine_item
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +159,26 @@ def test_portal_identification_rate_limits_and_token_expiry(world):
     assert (code, expired["type"]) == (401, "portal_token_invalid")
     windows = world.tables.list("rate_limits", [Query.limit(100)])
     assert {w["limit"] for w in windows} == {"portal-identify-ip", "portal-identify-nhs"}
+
+
+def test_a_victorian_prescription_signed_early_in_the_morning_is_dated_that_day(world):
+    """Issue 14.6: at 06:30 in Melbourne (19:30 UTC the evening before), the date is Melbourne's."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock"
+    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
+    now = datetime.fromisoformat(requests.get(control, headers=headers, timeout=10).json()["now"])
+    target = now.replace(hour=19, minute=30, second=0, microsecond=0)
+    if target <= now:
+        target += timedelta(days=1)
+    advance_clock(world, (target - now).total_seconds() / 86400)
+    local = target.astimezone(ZoneInfo("Australia/Melbourne"))
+    assert local.hour in (5, 6) and local.date() != target.date()  # 06:30 AEDT (05:30 in winter), the next day
+    item = {"code": MEDICINES["cbd_oil"]["code"], "dose": "0.5 mL twice a day", "quantity": 25,
+            "unit": "mL", "repeats": 0}  # fmt: skip
+    code, signed = world.prescribe(
+        "au_prescriber", clinicId=world.clinics["au"], patientId=world.patients["au"]["$id"], items=[item], sign=True
+    )
+    assert code == 200, signed
+    assert signed["prescription"]["appropriate_date"] == local.date().isoformat()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,7 +18,7 @@ from appwrite.query import Query
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, text_field
-from rxcore.clock import iso
+from rxcore.clock import iso, local_date
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.identifiers import InvalidIdentifier
@@ -125,7 +125,7 @@ def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     problem = (
         DispenseRefused(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
         if broken
-        else dispensable_problem(prescription, states, c.now.date())
+        else dispensable_problem(prescription, states, _today(c, prescription))
     )
     result = {"signature_valid": broken is None and prescription["status"] != "draft", "dispensable": problem is None}
     if problem is not None:
@@ -171,6 +171,11 @@ def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
     if len({item_id for item_id, _ in lines}) != len(lines):
         raise ServiceError(400, "dispense_invalid", "Each item may appear once per dispense.")
     return lines
+
+
+def _today(c: Caller, prescription: dict[str, Any]) -> date:
+    """Today in the prescribing clinic's calendar, the one the prescription's dates are in."""
+    return local_date(c.now, prescription["country"], prescription.get("jurisdiction"))
 
 
 def _same_request(
@@ -232,7 +237,7 @@ def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 raise ServiceError(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
             rows = {row["$id"]: row for row in more["items"]}
             states = {item_id: ItemState.from_row(row) for item_id, row in rows.items()}
-            problem = dispensable_problem(prescription, list(states.values()), c.now.date())
+            problem = dispensable_problem(prescription, list(states.values()), _today(c, prescription))
             if problem is not None:
                 if problem.type == "prescription_expired":
                     _expire(c, prescription, more["head"], tx)

@@ -19,7 +19,7 @@ from appwrite.services.storage import Storage
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
-from rxcore.clock import iso
+from rxcore.clock import iso, local_date
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
@@ -298,7 +298,8 @@ def _sign_draft(
     key = more["key"]
     start = date.fromisoformat(prescription["start_date"]) if prescription.get("start_date") else None
     periods = [(parse_period(i["first_dispense_within"]), parse_period(i["valid_for"])) for i in items]
-    dates = {name: value.isoformat() for name, value in asdict(validity(periods, c.now.date(), start)).items()}
+    today = local_date(c.now, prescription["country"], prescription.get("jurisdiction"))
+    dates = {name: value.isoformat() for name, value in asdict(validity(periods, today, start)).items()}
     signed_at = iso(c.now)
     texts = {i["$id"]: quantity_text(i["quantity"], i.get("quantity_words"), i["unit"]) for i in items}
     signed = canonical.snapshot(
