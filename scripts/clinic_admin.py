@@ -9,7 +9,8 @@
     python scripts/clinic_admin.py demo      # a UK clinic with a prescriber, a pharmacist and a linked patient
 
 Users are created when the email is new (a password is then required). Each command prints JSON. Connection:
---credentials FILE (default .appwrite-local/credentials.json) or --endpoint/--project/--key."""
+--credentials FILE (default $APPWRITE_LOCAL_DATA/credentials.json, else .appwrite-local/credentials.json) or
+--endpoint/--project/--key."""
 
 from __future__ import annotations
 
@@ -179,8 +180,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
-    if not (args.credentials or args.endpoint):
-        args.credentials = Path(".appwrite-local/credentials.json")
     client = connection.client_from(args, cli)
     try:
         result = COMMANDS[args.command](client, args)

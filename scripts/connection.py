@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from appwrite.client import Client
@@ -17,7 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credentials", type=Path, help="a credentials.json written by the local server")
 
 
+def local_credentials() -> Path:
+    """The local server's credentials.json: in APPWRITE_LOCAL_DATA (as `make up` uses it), else .appwrite-local."""
+    return Path(os.environ.get("APPWRITE_LOCAL_DATA") or ".appwrite-local") / "credentials.json"
+
+
 def client_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Client:
+    if not (args.credentials or args.endpoint):
+        args.credentials = local_credentials()
+        if not args.credentials.exists():
+            parser.error(f"no {args.credentials}: start the local server (make up) or give --endpoint/--project/--key")
     if args.credentials:
         creds = json.loads(args.credentials.read_text())
         args.endpoint, args.project, args.key = creds["endpoint"], creds["projectId"], creds["apiKey"]

@@ -25,6 +25,9 @@ from appwrite.services.functions import Functions  # noqa: E402
 
 from scripts import apply_schema  # noqa: E402
 
+sys.path.insert(0, str(REPO / "src"))
+from appwrite_local.__main__ import port_in_use  # noqa: E402
+
 
 def ensure_local_secrets(creds: dict[str, str]) -> None:
     """The secrets the functions need (prescription-create's signing-key secret, patient-portal's token secret),
@@ -46,6 +49,12 @@ def main() -> int:
     port = int(os.environ.get("APPWRITE_LOCAL_PORT", "8080"))
     data = Path(os.environ.get("APPWRITE_LOCAL_DATA", ".appwrite-local")).resolve()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    if port_in_use("127.0.0.1", port):
+        # Checked here too: the health check below would otherwise find the other server and carry on.
+        print(
+            f"port {port} is in use (is another server running?): stop it, or set APPWRITE_LOCAL_PORT", file=sys.stderr
+        )
+        return 2
     server = subprocess.Popen(
         [
             sys.executable,

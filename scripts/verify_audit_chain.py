@@ -47,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--chain", action="append", help="verify only this chain (repeatable)")
     cli.add_argument("--database", default="main")
     args = cli.parse_args(argv)
-    if not (args.credentials or args.endpoint):
-        args.credentials = Path(".appwrite-local/credentials.json")
     tables = Tables(connection.client_from(args, cli), args.database)
     broken: list[Break] = []
     for chain in args.chain or chains(tables):
