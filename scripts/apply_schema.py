@@ -36,10 +36,11 @@ UPDATABLE = {"required", "default", "size", "min", "max", "elements"}
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = True) -> None:
         self.lines: list[str] = []
         self.problems = 0
         self.changes = 0
+        self.verbose = verbose
 
     def say(self, kind: str, what: str) -> None:
         if kind in ("created", "updated"):
@@ -47,7 +48,8 @@ class Report:
         if kind == "DIFFERS":
             self.problems += 1
         self.lines.append(f"{kind:9s} {what}")
-        print(f"{kind:9s} {what}", flush=True)
+        if self.verbose or kind == "DIFFERS":  # a difference not applied is always shown
+            print(f"{kind:9s} {what}", flush=True)
 
 
 def _missing(call, *args, **kwargs) -> Any | None:
@@ -314,10 +316,11 @@ def apply_table(tables: TablesDB, table: dict[str, Any], report: Report) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=REPO / "appwrite.json")
+    parser.add_argument("--summary", action="store_true", help="print the totals only (and any difference)")
     connection.add_arguments(parser)
     args = parser.parse_args(argv)
     client = connection.client_from(args, parser)
-    report = Report()
+    report = Report(verbose=not args.summary)
     apply(client, json.loads(args.file.read_text()), report)
     print(f"{report.changes} change(s), {report.problems} difference(s) not applied", flush=True)
     return 1 if report.problems else 0

@@ -67,6 +67,8 @@ def main() -> int:
             "--appwrite-json",
             str(REPO / "appwrite.json"),
             "--quiet",
+            # A line per request and execution, and long jobs' progress; APPWRITE_LOCAL_QUIET=1 for silence.
+            *([] if os.environ.get("APPWRITE_LOCAL_QUIET") == "1" else ["--access-log"]),
         ],
         cwd=REPO,
         env=env,
@@ -86,7 +88,7 @@ def main() -> int:
         except OSError:
             time.sleep(0.05)
     credentials = data / "credentials.json"
-    code = apply_schema.main(["--file", str(REPO / "appwrite.json"), "--credentials", str(credentials)])
+    code = apply_schema.main(["--file", str(REPO / "appwrite.json"), "--credentials", str(credentials), "--summary"])
     if code != 0:
         print("appwrite.json could not be applied completely; see the lines marked DIFFERS above", file=sys.stderr)
     creds = json.loads(credentials.read_text())
@@ -103,7 +105,8 @@ Example:
   curl -s {creds["endpoint"]}/tablesdb \\
     -H 'X-Appwrite-Project: {creds["projectId"]}' -H 'X-Appwrite-Key: {creds["apiKey"]}'
 
-Ctrl-C stops it.""",
+Ctrl-C stops it. Requests and executions are shown below as they come (APPWRITE_LOCAL_QUIET=1 hides them).
+""",
         flush=True,
     )
     return server.wait()

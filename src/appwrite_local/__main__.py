@@ -93,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where functions' built environments are kept, by requirements hash (default "
         "~/.cache/appwrite-local/builds; env APPWRITE_LOCAL_BUILD_CACHE)",
     )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        default=os.environ.get("APPWRITE_LOCAL_ACCESS_LOG", "") == "1",
+        help="print a line per request and per execution (with the function's logs, secrets redacted) and the logs "
+        "of long executions as they run; env APPWRITE_LOCAL_ACCESS_LOG=1 (make up turns it on)",
+    )
     return parser.parse_args(argv)
 
 
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         appwrite_json=args.appwrite_json.resolve() if args.appwrite_json else None,
         allowed_hostnames=tuple(args.allowed_hostname),
         build_cache=args.build_cache,
+        access_log=args.access_log,
     )
     services = Services(settings)
     path = write_credentials(services)

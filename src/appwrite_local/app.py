@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .api import Ctx, RateLimiter, RouteSpec, UploadedFile, parse_php_params, pa
 from .builds import Builder
 from .catalog import Catalog
 from .clock import Clock
+from .console import Console
 from .cors import Cors, OriginPolicy
 from .db import Database
 from .deployments import Deployments
@@ -56,6 +58,7 @@ class Settings:
     appwrite_json: Path | None = None
     allowed_hostnames: tuple[str, ...] = ("localhost",)  # the web platforms (cors.py)
     build_cache: Path | None = None  # where built function environments are kept (builds.py; shared by servers)
+    access_log: bool = False  # a line per request and per execution on stdout (console.py)
 
     @property
     def endpoint(self) -> str:
@@ -91,6 +94,7 @@ class Services:
         self.events = EventBus()
         self.limiter = RateLimiter(self.clock)
         self.origins = OriginPolicy(settings.allowed_hostnames)
+        self.console = Console(settings.access_log, self)
         self.functions = FunctionRegistry(self.db, self.clock)
         self.function_problems: list[str] = []
         self.deployments = Deployments(self, Builder(settings.build_cache))
@@ -238,8 +242,21 @@ def _run(spec: RouteSpec, ctx: Ctx, services: Services) -> Response:
     return _with_limits(spec.handler(ctx), limits)
 
 
+def _who(principal: auth.Principal) -> str:
+    return {"key": "key", "user": f"user:{principal.user_id}"}.get(principal.kind, "guest")
+
+
 def make_endpoint(spec: RouteSpec, services: Services):
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        seen: list[Ctx | None] = [None]
+        response = await handle(request, seen)
+        if services.console.enabled:
+            who = _who(seen[0].principal) if seen[0] is not None else "-"
+            services.console.request(request.method, request.url.path, response.status_code, started, who)
+        return response
+
+    async def handle(request: Request, seen: list[Ctx | None]) -> Response:
         request = Request(request.scope, capped_receive(request.receive))
         try:
             headers = dict(request.headers)
@@ -262,6 +279,7 @@ def make_endpoint(spec: RouteSpec, services: Services):
                 services=services,
                 files=files,
             )
+            seen[0] = ctx  # its principal is known once _prepare has run
             if inspect.iscoroutinefunction(spec.handler):
                 limits = _prepare(spec, ctx, services)
                 return _with_limits(await spec.handler(ctx), limits)

@@ -45,6 +45,7 @@ class Outcome:
     errors: str
     duration: float
     timed_out: bool = False
+    streamed: int = 0  # characters of the logs already shown on the console while it ran
 
 
 class Worker:
@@ -215,6 +216,8 @@ class Executor:
         except AppwriteError as exc:  # no deployment, or its build failed
             return Outcome(500, [], b"", "", exc.message + "\n", time.perf_counter() - started)
         healthy = False
+        shown = [0]
+        tail = asyncio.ensure_future(self.services.console.tail(spec.id, self.logs_dir / f"{log_id}_logs.log", shown))
         try:
             status, response_headers, response_body = await asyncio.wait_for(
                 self._http(
@@ -255,6 +258,7 @@ class Executor:
                 time.perf_counter() - started,
             )
         finally:
+            tail.cancel()
             await pool.release(worker, healthy)
         kept = [(k, v) for k, v in response_headers if not k.startswith("x-open-runtimes-")]
         return Outcome(
@@ -264,6 +268,7 @@ class Executor:
             self._read_log(log_id, "logs"),
             self._read_log(log_id, "errors"),
             time.perf_counter() - started,
+            streamed=shown[0],
         )
 
     def _read_log(self, log_id: str, kind: str) -> str:
@@ -398,6 +403,7 @@ class Executor:
             )
             timeout = min(spec.timeout, SYNC_LIMIT_SECONDS) if sync else spec.timeout
             outcome = await self.invoke(spec, method, path, headers, body or b"", timeout)
+        self.services.console.execution(function_id, execution_id, trigger, outcome, outcome.streamed)
         kept_headers = [{"name": k, "value": v} for k, v in outcome.headers if k in RESPONSE_HEADER_ALLOWLIST]
         self._set(
             execution_id,

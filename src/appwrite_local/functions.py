@@ -227,6 +227,12 @@ class FunctionRegistry:
     def all(self) -> list[tuple[FunctionSpec, str, str]]:
         return list(self._specs.values())
 
+    def secret_values(self, function_id: str) -> list[str]:
+        rows = self.db.reader().execute(
+            "SELECT value FROM _variables WHERE function_id = ? AND secret = 1", (function_id,)
+        )
+        return [r[0] for r in rows.fetchall() if r[0]]
+
     def variables(self, function_id: str, conn: sqlite3.Connection | None = None) -> dict[str, str]:
         conn = conn or self.db.reader()
         return dict(conn.execute("SELECT key, value FROM _variables WHERE function_id = ?", (function_id,)).fetchall())

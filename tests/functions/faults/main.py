@@ -24,6 +24,9 @@ def main(context):
         return context.res.empty()
     if path == "/status":
         return context.res.text("teapot", 418)
+    if path == "/log-secret":
+        context.log("the secret is", os.environ.get("SHOUTED", ""))
+        return context.res.text("logged")
     if path == "/error-log":
         context.error("something went wrong", [1, 2])
         return context.res.json({"ok": False}, 400)
