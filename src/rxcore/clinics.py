@@ -136,7 +136,18 @@ def add_patient(
     if clinic is None:
         raise InvalidIdentifier(f"no clinic {clinic_id}")
     row = normalise_patient(clinic["country"], data, today) | {"clinic_id": clinic_id}
-    return tables.create("patients", ID.unique(), row, row_permissions(clinic_id, {}))
+    try:
+        return tables.create("patients", ID.unique(), row, row_permissions(clinic_id, {}))
+    except AppwriteException as exc:
+        # The clinic_nhs_unique / clinic_medicare_unique indexes: one record per person and clinic.
+        if exc.code == 409 and "unique" in (exc.type or ""):
+            which = "NHS number" if row.get("nhs_number") else "Medicare number and IRN"
+            raise DuplicatePatient(f"the clinic already has a patient with this {which}") from None
+        raise
+
+
+class DuplicatePatient(InvalidIdentifier):
+    """A second record for one person in one clinic (same NHS number, or Medicare number + IRN)."""
 
 
 def link_patient_account(

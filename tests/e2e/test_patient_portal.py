@@ -215,3 +215,33 @@ def test_a_patient_imported_from_a_spreadsheet_uses_the_portal(rx, tmp_path):
     assert code == 200 and answer["patient"]["notify_email"] is False, answer
     events = rx.tables.list("audit_events", [Query.equal("chain", clinic), Query.equal("actor_role", "patient")])
     assert events and all(e["actor_id"] == patient["$id"] for e in events)
+
+
+def test_australian_patients_identify_with_medicare_number_irn_and_date_of_birth(rx):
+    """Issue 14.17."""
+    au = {"medicareNumber": "2123 45670 1", "medicareIrn": "1", "dateOfBirth": "1975-06-30"}
+    code, answer = call(rx, None, "identify", **au)
+    assert code == 200 and answer["patients"] == [rx.patients["au"]["$id"]], answer
+    code, profile = call(rx, None, "get_patient_profile", token=answer["token"])
+    assert code == 200 and profile["patient"]["medicare_number"] == "2123456701"
+    for wrong in ({"medicareIrn": "2"}, {"dateOfBirth": "1975-06-29"}, {"medicareIrn": None}):
+        code, refused = call(rx, None, "identify", **{k: v for k, v in (au | wrong).items() if v is not None})
+        assert (code, refused["type"]) == (401, "portal_identification_failed"), wrong
+
+
+def test_a_clinic_cannot_hold_two_records_of_one_person(rx):
+    """Issue 14.7: one NHS number (or Medicare number + IRN) per clinic; another clinic may hold the same person."""
+    uk = rx.patients["uk"]
+    same = {"given_name": "Jane", "family_name": "Again", "date_of_birth": "1980-02-29", "nhs_number": uk["nhs_number"]}
+    with pytest.raises(clinics.DuplicatePatient):
+        clinics.add_patient(rx.admin, clinic_id=rx.clinics["uk"], today=date.today(), data=same)
+    elsewhere = clinics.add_patient(rx.admin, clinic_id=rx.clinics["uk2"], today=date.today(), data=same)
+    assert elsewhere["clinic_id"] == rx.clinics["uk2"]
+    medicare = {"given_name": "Liam", "family_name": "Twice", "date_of_birth": "1975-06-30",
+                "medicare_number": "2123456701", "medicare_irn": "1", "state": "VIC"}  # fmt: skip
+    with pytest.raises(clinics.DuplicatePatient):
+        clinics.add_patient(rx.admin, clinic_id=rx.clinics["au"], today=date.today(), data=medicare)
+    sibling = clinics.add_patient(
+        rx.admin, clinic_id=rx.clinics["au"], today=date.today(), data=medicare | {"medicare_irn": "2"}
+    )
+    assert sibling["medicare_irn"] == "2"  # the same card, another person on it

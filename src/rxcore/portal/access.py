@@ -21,6 +21,7 @@ from rxcore.access import Caller
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.identifiers import InvalidIdentifier
+from rxcore.identifiers.au import normalise_medicare
 from rxcore.identifiers.uk import normalise_nhs_number, normalise_postcode
 from rxcore.portal.ratelimit import Limit, hit
 
@@ -63,32 +64,39 @@ def token_patients(c: Caller, token: str) -> list[str]:
     return claims["p"]
 
 
-def identify(c: Caller, body: dict[str, Any], ip: str) -> dict[str, Any]:
-    """NHS number + date of birth + postcode → a token. Counted against both rate limits before any lookup."""
+def _identity_queries(body: dict[str, Any]) -> tuple[str, list[str] | None]:
+    """(the key rate limits count against, the patient query) for what the caller gave: UK, NHS number + date of
+    birth + postcode; Australia, Medicare number + IRN + date of birth. Malformed details match nobody."""
+    born = body.get("dateOfBirth")
+    born_ok = isinstance(born, str) and len(born) == 10
+    if body.get("medicareNumber") is not None:
+        raw = body.get("medicareNumber")
+        try:
+            medicare, irn = normalise_medicare(raw, body.get("medicareIrn"))
+            if not irn or not born_ok:
+                raise InvalidIdentifier("IRN and date of birth")
+        except InvalidIdentifier:
+            return f"malformed:{raw!s:.20}", None
+        query = [Query.equal("medicare_number", medicare), Query.equal("medicare_irn", irn)]
+        return f"medicare:{medicare}", [*query, Query.equal("date_of_birth", born), Query.limit(MAX_RECORDS)]
     raw = body.get("nhsNumber")
-    hit(c.tables, PER_IP, ip or "unknown", c.now)
     try:
         nhs = normalise_nhs_number(raw)
         postcode = normalise_postcode(body.get("postcode"), allow_pseudo=True)
-        born = body.get("dateOfBirth")
-        if not isinstance(born, str) or len(born) != 10:
+        if not born_ok:
             raise InvalidIdentifier("date of birth")
     except InvalidIdentifier:
-        nhs = None
-    hit(c.tables, PER_NHS_NUMBER, nhs or f"malformed:{raw!s:.20}", c.now)
-    matches = (
-        c.tables.list(
-            "patients",
-            [
-                Query.equal("nhs_number", nhs),
-                Query.equal("date_of_birth", born),
-                Query.equal("postcode", postcode),
-                Query.limit(MAX_RECORDS),
-            ],
-        )
-        if nhs
-        else []
-    )
+        return f"malformed:{raw!s:.20}", None
+    query = [Query.equal("nhs_number", nhs), Query.equal("date_of_birth", born), Query.equal("postcode", postcode)]
+    return nhs, [*query, Query.limit(MAX_RECORDS)]
+
+
+def identify(c: Caller, body: dict[str, Any], ip: str) -> dict[str, Any]:
+    """The patient's details → a token. Counted against both rate limits before any lookup."""
+    hit(c.tables, PER_IP, ip or "unknown", c.now)
+    key, query = _identity_queries(body)
+    hit(c.tables, PER_NHS_NUMBER, key, c.now)
+    matches = c.tables.list("patients", query) if query else []
     if not matches:
         event = audit.AuditEvent(
             "anonymous",
@@ -99,7 +107,7 @@ def identify(c: Caller, body: dict[str, Any], ip: str) -> dict[str, Any]:
             None,
             None,
             ip,
-            {"nhs_number_hash": hashlib.sha256((nhs or "").encode()).hexdigest()[:16]},
+            {"identifier_hash": hashlib.sha256(key.encode()).hexdigest()[:16]},
         )
         audit.append(c.tables, [event], iso(c.now))
         raise ServiceError(401, "portal_identification_failed", NOT_MATCHED)

@@ -295,7 +295,7 @@ def handle(request: FunctionRequest) -> dict[str, Any]:
     action = request.body.get("action")
     c = caller(request, guests=True)
     if action == "identify":
-        require_keys(request.body, {"nhsNumber", "dateOfBirth", "postcode"})
+        require_keys(request.body, {"nhsNumber", "dateOfBirth", "postcode", "medicareNumber", "medicareIrn"})
         return identify(c, request.body, request.client_ip)
     if action not in ACTIONS:
         raise ServiceError(
