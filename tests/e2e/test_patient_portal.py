@@ -221,7 +221,8 @@ def test_australian_patients_identify_with_medicare_number_irn_and_date_of_birth
     """Issue 14.17."""
     au = {"medicareNumber": "2123 45670 1", "medicareIrn": "1", "dateOfBirth": "1975-06-30"}
     code, answer = call(rx, None, "identify", **au)
-    assert code == 200 and answer["patients"] == [rx.patients["au"]["$id"]], answer
+    # The same person may be on another clinic's list too (the import tests load one): each record is covered.
+    assert code == 200 and rx.patients["au"]["$id"] in answer["patients"], answer
     code, profile = call(rx, None, "get_patient_profile", token=answer["token"])
     assert code == 200 and profile["patient"]["medicare_number"] == "2123456701"
     for wrong in ({"medicareIrn": "2"}, {"dateOfBirth": "1975-06-29"}, {"medicareIrn": None}):
