@@ -272,14 +272,15 @@ def resolve(
             user_id, session_id = found
     if not user_id:
         return GUEST
-    row = identity.get_user_row(user_id)
-    if row is None:
+    found = identity.caller(user_id)
+    if found is None:
         if via_jwt:
             raise AppwriteError("user_jwt_invalid")
         return GUEST
+    row, roles = found
     if not row[9]:
         raise AppwriteError("user_blocked")
-    return Principal("user", identity.roles_for(row), USER_SCOPES, row, session_id, via_jwt)
+    return Principal("user", roles, USER_SCOPES, row, session_id, via_jwt)
 
 
 def principal_for_user(identity: Identity, user_id: str, conn: sqlite3.Connection | None = None) -> Principal:

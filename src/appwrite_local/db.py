@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class Database:
         self._readers = threading.local()
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._watchers: list[Callable[[], None]] = []
+        self._touched: set[int] = set()  # watchers whose tables the current write transaction changed
 
     def reader(self) -> sqlite3.Connection:
         """This thread's read connection; inside a write block, the writer (to see its own changes)."""
@@ -86,8 +88,26 @@ class Database:
                 raise
             else:
                 self._writer.execute("COMMIT")
+                for index in self._touched:  # after the commit: a reader can no longer see the old rows
+                    self._watchers[index]()
             finally:
+                self._touched.clear()
                 self._in_write.depth = 0
+
+    def watch(self, tables: Iterable[str], on_change: Callable[[], None]) -> None:
+        """Call `on_change` after every commit that wrote to one of `tables`, whatever code wrote it: temporary
+        triggers on the writer connection (every write goes through it) mark the transaction."""
+        index = len(self._watchers)
+        self._watchers.append(on_change)
+        name = f"_watched_{index}"
+        self._writer.create_function(name, 0, lambda: self._touched.add(index) and None, deterministic=False)
+        with self._write_lock:
+            for table in tables:
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    self._writer.execute(
+                        f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_{table}_{op.lower()} AFTER {op} ON main.{table}"
+                        f" BEGIN SELECT {name}(); END"
+                    )
 
     @contextmanager
     def scratch(self) -> Iterator[sqlite3.Connection]:

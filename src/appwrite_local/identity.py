@@ -25,6 +25,7 @@ from .queries import Attr
 
 SESSION_DURATION = timedelta(days=365)
 VERIFIED_JWTS = 10_000  # signatures remembered (verify_jwt)
+CALLERS_CACHED = 10_000  # signed-in callers whose user row and roles are remembered (caller)
 USER_COLUMNS = (
     "seq, id, name, email, phone, password, hash, hash_options, registration, status, labels,"
     " password_update, email_verification, phone_verification, prefs, accessed_at, created, updated"
@@ -117,11 +118,34 @@ class Identity:
         self.clock = clock
         self.jwt_secret = jwt_secret
         self._verified: dict[str, dict[str, Any]] = {}  # JWT -> payload whose signature checked out
+        # A caller's user row and roles, valid while nothing that decides them changed: any committed write to users,
+        # memberships or teams moves the generation on (Database.watch), and every entry older than it is ignored.
+        self._callers: dict[str, tuple[int, tuple, frozenset[str]]] = {}
+        self.generation = 0
+        db.watch(("_users", "_memberships", "_teams"), self._identity_changed)
 
     def now(self) -> str:
         return format_datetime(self.clock.now())
 
     # --- users ---------------------------------------------------------------------------------------------------
+    def _identity_changed(self) -> None:
+        self.generation += 1
+
+    def caller(self, user_id: str) -> tuple[tuple, frozenset[str]] | None:
+        """(user row, roles) of a signed-in caller, from memory while no user, membership or team changed."""
+        generation = self.generation  # read first: a change committed while we read makes this entry stale
+        cached = self._callers.get(user_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2]
+        row = self.get_user_row(user_id)
+        if row is None:
+            return None
+        roles = self.roles_for(row)
+        if len(self._callers) >= CALLERS_CACHED:
+            self._callers.clear()
+        self._callers[user_id] = (generation, row, roles)
+        return row, roles
+
     def get_user_row(self, user_id: str, conn: sqlite3.Connection | None = None) -> tuple | None:
         conn = conn or self.db.reader()
         return conn.execute(f"SELECT {USER_COLUMNS} FROM _users WHERE id = ?", (user_id,)).fetchone()

@@ -146,9 +146,9 @@ def test_session_rate_limit_per_email(admin, people):
 
 
 def test_what_a_request_may_do_follows_every_change_at_once(admin, people):
-    """Nothing about a caller is cached between requests but a JWT's checked signature (issue 19): a deleted
-    session, a removed label or membership and a blocked user take effect on the very next request, for a JWT and
-    for a session alike."""
+    """A caller's user row and roles are remembered between requests only until anything about users, memberships
+    or teams changes (issue 19): a deleted session, a removed label or membership, a blocked or renamed user take
+    effect on the very next request, for a JWT and for a session alike."""
     from appwrite.permission import Permission
     from appwrite.role import Role
     from appwrite.services.account import Account
@@ -183,6 +183,8 @@ def test_what_a_request_may_do_follows_every_change_at_once(admin, people):
         assert error_of(Account(client).get).type == "user_blocked"
     users.update_status(person["id"], True)
     assert Account(jwt_client).get().id == person["id"]
+    users.update_name(person["id"], "Renamed Nurse")  # the caller's own record, as cached between requests
+    assert Account(jwt_client).get().name == Account(session_client).get().name == "Renamed Nurse"
 
     users.delete_sessions(person["id"])  # the JWT names one of them: it dies with it
     assert error_of(Account(jwt_client).get).type == "user_jwt_invalid"
