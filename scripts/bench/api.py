@@ -50,6 +50,15 @@ COLUMNS = [  # the bench tables' columns on our side (the same fields in PocketB
 ]
 
 
+PB_FIELDS = [  # the same columns in PocketBase
+    {"name": "code", "type": "text", "required": True, "max": 20},
+    {"name": "form", "type": "text", "required": True, "max": 40},
+    {"name": "name", "type": "text", "required": True, "max": 200},
+    {"name": "legal_category", "type": "text", "required": True, "max": 8},
+    {"name": "price", "type": "number", "required": True, "onlyInt": True},
+]
+
+
 def row(i: int) -> dict:
     return {
         "code": f"C{i:07d}",
@@ -165,13 +174,7 @@ def setup_pocketbase(base: str) -> dict[str, str]:
         json={
             "name": "medicines",
             "type": "base",
-            "fields": [
-                {"name": "code", "type": "text", "required": True, "max": 20},
-                {"name": "form", "type": "text", "required": True, "max": 40},
-                {"name": "name", "type": "text", "required": True, "max": 200},
-                {"name": "legal_category", "type": "text", "required": True, "max": 8},
-                {"name": "price", "type": "number", "required": True, "onlyInt": True},
-            ],
+            "fields": PB_FIELDS,
             "indexes": [
                 "CREATE UNIQUE INDEX idx_code ON medicines (code)",
                 "CREATE INDEX idx_form ON medicines (form)",

@@ -9,7 +9,7 @@ The user owns 1,000 rows spread over the 50 forms, so a list by form has 20 rows
 from __future__ import annotations
 
 import requests
-from scripts.bench.api import COLUMNS, ROWS, row, row_id
+from scripts.bench.api import COLUMNS, PB_FIELDS, ROWS, row, row_id
 
 OWNERS = 20
 PASSWORD = "bench-password-1"
@@ -72,11 +72,7 @@ def setup_pocketbase(base: str, superuser: dict[str, str]) -> dict[str, str]:
             "updateRule": rule,
             "deleteRule": rule,
             "fields": [
-                {"name": "code", "type": "text", "required": True, "max": 20},
-                {"name": "form", "type": "text", "required": True, "max": 40},
-                {"name": "name", "type": "text", "required": True, "max": 200},
-                {"name": "legal_category", "type": "text", "required": True, "max": 8},
-                {"name": "price", "type": "number", "required": True, "onlyInt": True},
+                *PB_FIELDS,
                 {"name": "owner", "type": "relation", "required": True, "collectionId": users, "maxSelect": 1},
             ],
             "indexes": ["CREATE INDEX idx_owned_form ON owned (form)", "CREATE INDEX idx_owned_owner ON owned (owner)"],
