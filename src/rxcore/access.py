@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from appwrite.query import Query
+
 from rxcore.audit import AuditEvent
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
@@ -118,3 +120,18 @@ def practitioner_of(row: dict[str, Any] | None, role: str, clinic_id: str | None
     if clinic_id is not None and clinic_id not in (row.get("clinic_ids") or []):
         raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
     return row
+
+
+def clinic_member(c: Caller, clinic_id: str, roles: set[str]) -> dict[str, Any]:
+    """The clinic, if the caller is a confirmed member of its team holding one of `roles` (needs the function's
+    `teams.read` scope); otherwise 404, so another clinic's existence is not revealed."""
+    path = f"/teams/{clinic_id}/memberships"
+    queries = [Query.equal("userId", c.user_id), Query.limit(1)]
+    reads = gather(
+        members=lambda: c.tables.call("get", path, {"queries": queries}).get("memberships", []),
+        clinic=lambda: c.tables.get("clinics", clinic_id),
+    )
+    member = reads["members"][0] if reads["members"] else None
+    if member is None or not member.get("confirm") or not roles & set(member.get("roles", [])) or not reads["clinic"]:
+        raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
+    return reads["clinic"]

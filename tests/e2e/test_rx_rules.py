@@ -272,3 +272,35 @@ def test_the_signature_covers_how_often_and_under_which_rules_an_item_is_supplie
                 "items": [{"itemId": item["$id"], "quantity": 56}]}  # fmt: skip
         code, answer = rx.execute("pharmacist", "dispensing", body)
         assert (code, answer["type"]) == (409, "signature_invalid"), change
+
+
+def test_the_controlled_drug_report_for_clinic_admins(rx):
+    """Issue 14.19: every CD item of the period with supplies, checks and totals; JSON pages, CSV; admins only;
+    audited."""
+    from datetime import date
+
+    signed = signed_prescription(rx, [morphine_item()])
+    number, item_id = signed["prescription"]["number"], signed["items"][0]["$id"]
+    code, answer = dispense(rx, number, "cd-report", [(item_id, 56)])
+    assert code == 200, answer
+    today = date.today().isoformat()
+    body = {"action": "controlled_drug_report", "clinicId": rx.clinics["uk"], "from": today, "to": today, "limit": 100}
+    code, report = rx.execute("owner", "dispensing", body)
+    assert code == 200, report
+    row = next(r for r in report["rows"] if r["prescription"] == number)
+    assert row["checks"] == ["ok"] and row["supplied"] == 56 and row["schedule"] == "2"
+    assert row["supplies"][0]["pharmacist"] == "Priya Patel" and row["prescriber"] == "Dr Alice Prescott"
+    totals = report["summary"]["per_medicine"][row["medicine_code"]]
+    assert totals["items"] >= 1 and totals["supplied"] >= 56
+    code, csv_report = rx.execute("owner", "dispensing", body | {"format": "csv"})
+    assert code == 200 and number in csv_report["csv"] and csv_report["filename"].endswith(".csv")
+    code, page = rx.execute("owner", "dispensing", body | {"limit": 1})
+    assert code == 200 and len(page["rows"]) == 1 and (page["cursor"] is None) == (report["summary"]["items"] == 1)
+    for outsider in ("pharmacist", "prescriber", "patient", "stranger"):
+        code, refused = rx.execute(outsider, "dispensing", body)
+        assert (code, refused["type"]) == (404, "clinic_not_found"), outsider
+    events = rx.tables.list(
+        "audit_events",
+        [Query.equal("chain", rx.clinics["uk"]), Query.equal("action", "report.controlled_drugs_viewed")],
+    )
+    assert len(events) >= 3

@@ -22,7 +22,7 @@ from appwrite.query import Query
 from appwrite.services.storage import Storage
 
 from rxcore import audit, csvsafe
-from rxcore.access import Caller, caller, gather, require_keys, text_field
+from rxcore.access import Caller, caller, clinic_member, require_keys, text_field
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.files import put_file
@@ -41,21 +41,7 @@ COUNTS = ("rows", "created", "updated", "skipped", "failed", "warnings")
 
 def _staff_clinic(c: Caller, clinic_id: str) -> dict[str, Any]:
     """The clinic, if the caller is a confirmed member of its team with a staff role (else 404: not revealed)."""
-    path = f"/teams/{clinic_id}/memberships"
-    queries = [Query.equal("userId", c.user_id), Query.limit(1)]
-    reads = gather(
-        members=lambda: c.tables.call("get", path, {"queries": queries}).get("memberships", []),
-        clinic=lambda: c.tables.get("clinics", clinic_id),
-    )
-    member = reads["members"][0] if reads["members"] else None
-    if (
-        member is None
-        or not member.get("confirm")
-        or not STAFF_ROLES & set(member.get("roles", []))
-        or reads["clinic"] is None
-    ):
-        raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
-    return reads["clinic"]
+    return clinic_member(c, clinic_id, STAFF_ROLES)
 
 
 def _mapping(body: dict[str, Any], header: list[str]) -> dict[str, str]:

@@ -23,6 +23,7 @@ from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.identifiers import InvalidIdentifier
 from rxcore.prescribing import canonical
+from rxcore.prescribing.cd_report import controlled_drug_report
 from rxcore.prescribing.dispense_rules import (
     DISPENSABLE,
     DispenseRefused,
@@ -319,7 +320,7 @@ def _item_update(state: ItemState) -> dict[str, Any]:
     }
 
 
-ACTIONS = {"verify": verify, "dispense": dispense}
+ACTIONS = {"verify": verify, "dispense": dispense, "controlled_drug_report": controlled_drug_report}
 
 
 def handle(request: FunctionRequest) -> dict[str, Any]:
