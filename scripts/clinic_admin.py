@@ -132,7 +132,33 @@ def demo(client: Client, args: argparse.Namespace) -> dict:
     clinics.link_patient_account(
         client, patient_id=patient["$id"], user_id=user_for(client, email["patient"], "Jane Doe", password)
     )
-    return {"clinicId": clinic, "patientId": patient["$id"], "logins": email, "password": password}
+    medicines = None if args.no_medicines else load_demo_catalogue(client)
+    return {
+        "clinicId": clinic,
+        "patientId": patient["$id"],
+        "logins": email,
+        "password": password,
+        "medicines": medicines,
+    }
+
+
+DEMO_RELEASE = REPO / "test_data" / "dmd" / "nhsbsa_dmd_11.2.0_20261116000001.zip"
+
+
+def load_demo_catalogue(client: Client) -> dict:
+    """The small synthetic dm+d release (test_data/dmd) synced through trud-medicine-sync, as an admin would
+    upload a real one: the demo prescriber then has medicines to prescribe. Skipped when it is already loaded."""
+    from appwrite.input_file import InputFile
+    from appwrite.services.functions import Functions
+    from appwrite.services.storage import Storage
+
+    upload = Storage(client).create_file("dmd_uploads", ID.unique(), InputFile.from_path(str(DEMO_RELEASE)))
+    body = {"operation": "sync", "bucketId": "dmd_uploads", "fileId": upload.id}
+    execution = Functions(client).create_execution("trud-medicine-sync", json.dumps(body))
+    result = json.loads(execution.responsebody or "{}")
+    if int(execution.responsestatuscode) != 200:
+        raise SystemExit(f"loading the demo catalogue failed: {result}")
+    return {"status": result.get("status"), "release": result.get("release")}
 
 
 COMMANDS = {
@@ -173,7 +199,8 @@ def parser() -> argparse.ArgumentParser:
     link.add_argument("--email", required=True)
     link.add_argument("--name")
     link.add_argument("--password")
-    commands.add_parser("demo")
+    demo_parser = commands.add_parser("demo")
+    demo_parser.add_argument("--no-medicines", action="store_true", help="skip loading the small dm+d release")
     return root
 
 
