@@ -253,13 +253,17 @@ def _receipt_pdf(patient, prescription, items, records) -> bytes:
     from reportlab.lib.pagesizes import A5
     from reportlab.pdfgen.canvas import Canvas
 
+    from rxcore import fonts
+
+    fonts.register()
+
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A5)
     width, height = A5
     y = height - 50
-    canvas.setFont("Helvetica-Bold", 16)
+    canvas.setFont(fonts.BOLD, 16)
     canvas.drawString(40, y, "Prescription receipt")
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(fonts.REGULAR, 10)
     lines = [
         f"Prescription {prescription['number']}",
         f"Patient: {patient['given_name']} {patient['family_name']}",

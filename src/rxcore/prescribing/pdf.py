@@ -19,6 +19,8 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
+from rxcore import fonts
+
 WIDTH, HEIGHT = A4
 MARGIN = 18 * mm
 
@@ -32,11 +34,11 @@ def _qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
 
 
 def _block(canvas: Canvas, title: str, lines: list[str], x: float, y: float) -> float:
-    canvas.setFont("Helvetica-Bold", 9)
+    canvas.setFont(fonts.BOLD, 9)
     canvas.setFillColor(colors.HexColor("#005EB8"))
     canvas.drawString(x, y, title.upper())
     canvas.setFillColor(colors.black)
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(fonts.REGULAR, 10)
     for line in lines:
         y -= 13
         canvas.drawString(x, y, line)
@@ -57,6 +59,7 @@ def _wrap(text: str, width: int) -> list[str]:
 def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     """`snapshot` is the signed content (see rxcore.prescribing.canonical); returns the PDF bytes."""
     out = io.BytesIO()
+    fonts.register()
     canvas = Canvas(out, pagesize=A4, pageCompression=1)
     number = snapshot["number"]
     canvas.setTitle(f"Prescription {number}")
@@ -66,16 +69,16 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     canvas.setFillColor(colors.HexColor("#005EB8"))
     canvas.rect(0, HEIGHT - 28 * mm, WIDTH, 28 * mm, stroke=0, fill=1)
     canvas.setFillColor(colors.white)
-    canvas.setFont("Helvetica-Bold", 20)
+    canvas.setFont(fonts.BOLD, 20)
     canvas.drawString(MARGIN, HEIGHT - 16 * mm, "PRESCRIPTION")
-    canvas.setFont("Helvetica", 10)
+    canvas.setFont(fonts.REGULAR, 10)
     kind = "Controlled drug prescription" if snapshot["controlled"] else "Prescription-only medicines"
     canvas.drawString(
         MARGIN, HEIGHT - 23 * mm, f"{kind} · {'United Kingdom' if snapshot['country'] == 'UK' else 'Australia'}"
     )
-    canvas.setFont("Helvetica-Bold", 14)
+    canvas.setFont(fonts.BOLD, 14)
     canvas.drawRightString(WIDTH - MARGIN, HEIGHT - 16 * mm, number)
-    canvas.setFont("Helvetica", 9)
+    canvas.setFont(fonts.REGULAR, 9)
     canvas.drawRightString(WIDTH - MARGIN, HEIGHT - 23 * mm, "Prescription number")
     canvas.setFillColor(colors.black)
 
@@ -110,16 +113,16 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     y = top - 36 * mm
     canvas.setStrokeColor(colors.HexColor("#768692"))
     canvas.line(MARGIN, y + 8, WIDTH - MARGIN, y + 8)
-    canvas.setFont("Helvetica-Bold", 9)
+    canvas.setFont(fonts.BOLD, 9)
     canvas.setFillColor(colors.HexColor("#005EB8"))
     canvas.drawString(MARGIN, y - 4, "MEDICINES")
     canvas.setFillColor(colors.black)
     y -= 20
     for item in snapshot["items"]:
-        canvas.setFont("Helvetica-Bold", 11)
+        canvas.setFont(fonts.BOLD, 11)
         canvas.drawString(MARGIN, y, f"{item['line']}. {item['name']}")
         y -= 14
-        canvas.setFont("Helvetica", 10)
+        canvas.setFont(fonts.REGULAR, 10)
         details = [f"Dose: {item['dose']}", f"Quantity: {item['quantity_text']}"]
         repeats = f"Repeats: {item['repeats']}"
         if item.get("min_interval_days"):
@@ -143,7 +146,7 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     _qr(canvas, number, WIDTH - MARGIN - 38 * mm, base, 38 * mm)
     barcode = code128.Code128(number, barHeight=12 * mm, barWidth=0.32 * mm)
     barcode.drawOn(canvas, MARGIN - 6 * mm, base + 24 * mm)
-    canvas.setFont("Helvetica", 9)
+    canvas.setFont(fonts.REGULAR, 9)
     canvas.drawString(MARGIN, base + 18 * mm, number)
     lines = [
         f"Electronically signed by {prescriber['name']} on {snapshot['signed_at'][:10]} (Ed25519)",
@@ -155,7 +158,7 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     for line in lines:
         canvas.drawString(MARGIN, y, line)
         y -= 11
-    canvas.setFont("Helvetica-Oblique", 7)
+    canvas.setFont(fonts.OBLIQUE, 7)
     canvas.drawString(
         MARGIN, 10 * mm, "Verify this prescription by its number with the signature; any change breaks it."
     )

@@ -1,0 +1,37 @@
+"""Prescription PDFs print names in every script a clinic meets (issue 14.10): the text extracted from the PDF is
+the text that was put in, with no missing glyphs."""
+
+from __future__ import annotations
+
+import pypdfium2
+import pytest
+
+from rxcore.prescribing import canonical, pdf
+
+NAMES = [("Łucja", "Żółć-Nguyễn"), ("Ελένη", "Παπαδοπούλου"), ("Анна", "Иванова"), ("Søren", "Ørsted-Ñúñez")]
+
+
+def _snapshot(given: str, family: str) -> dict:
+    prescription = {
+        "$id": "p1", "number": "06E2F3-A81001-00001J", "clinic_id": "c", "patient_id": "pt", "prescriber_id": "u",
+        "country": "UK", "authority_number": None, "appropriate_date": "2026-03-10", "first_dispense_by": "2026-09-09",
+        "expires_on": "2026-09-09",
+    }  # fmt: skip
+    items = [
+        {"$id": "i1", "line": 1, "medicine_code": "1", "name": "Amoxicillin 500mg capsules", "dose": "One capsule",
+         "quantity": 21.0, "unit": "capsules", "quantity_words": None, "repeats": 0, "min_interval_days": 0,
+         "schedule": None, "form": "Capsule", "supplies_allowed": 1, "controlled": False}
+    ]  # fmt: skip
+    clinic = {"name": "Riverside Online Clinic", "ods_code": "A81001", "address": "1 River Street, Leeds"}
+    prescriber = {"name": "Dr Zoë Ødegård", "registration_body": "GMC", "registration_number": "1234567"}
+    patient = {"given_name": given, "family_name": family, "date_of_birth": "1980-01-01", "nhs_number": "9990000018"}
+    texts = {"i1": "21 (twenty-one) capsules"}
+    return canonical.snapshot(prescription, items, clinic, prescriber, patient, texts, "2026-03-10T12:00:00.000+00:00")
+
+
+@pytest.mark.parametrize("given,family", NAMES)
+def test_names_in_any_script_print_as_written(given, family):
+    document = pypdfium2.PdfDocument(pdf.render(_snapshot(given, family), "ABCD " * 16))
+    text = document[0].get_textpage().get_text_range()
+    assert given in text and family in text and "Dr Zoë Ødegård" in text, text[:400]
+    assert "\ufffd" not in text and "■" not in text
