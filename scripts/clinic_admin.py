@@ -152,6 +152,11 @@ def load_demo_catalogue(client: Client) -> dict:
     from appwrite.services.functions import Functions
     from appwrite.services.storage import Storage
 
+    from rxcore.tables import Tables
+
+    if Tables(client).list("medicines", [Query.limit(1)]):
+        # Never replace a catalogue that is there (a real release would be retired row by row by the demo one).
+        return {"status": "skipped", "reason": "the catalogue already has medicines"}
     upload = Storage(client).create_file("dmd_uploads", ID.unique(), InputFile.from_path(str(DEMO_RELEASE)))
     body = {"operation": "sync", "bucketId": "dmd_uploads", "fileId": upload.id}
     execution = Functions(client).create_execution("trud-medicine-sync", json.dumps(body))

@@ -26,3 +26,33 @@ def test_the_readme_snippet_runs_twice(platform, tmp_path):
         outputs.append(run.stdout.splitlines())
     first, second = (int(lines[0].split()[0]) for lines in outputs)
     assert second == first + 1 and outputs[0][0].endswith(" notes")  # an integer count, one more each run
+
+
+def test_the_demo_clinic_has_medicines_to_prescribe(tmp_path):
+    """Issue 14.15: on a fresh platform the demo loads the small dm+d release through trud-medicine-sync."""
+    import json
+
+    from appwrite.client import Client
+    from appwrite.query import Query
+    from scripts import apply_schema
+
+    from rxcore.tables import Tables
+    from tests.support.local_server import LocalServer, free_port
+
+    server = LocalServer(tmp_path / "data", free_port()).start(["--appwrite-json", str(REPO / "appwrite.json")])
+    try:
+        credentials = str(server.data_dir / "credentials.json")
+        assert apply_schema.main(["--credentials", credentials, "--summary"]) == 0
+        demo = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "clinic_admin.py"), "--credentials", credentials, "demo"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
+        )
+        assert demo.returncode == 0, demo.stderr
+        assert json.loads(demo.stdout)["medicines"]["status"] == "complete"
+        admin = Client().set_endpoint(server.endpoint).set_project(server.project_id).set_key(server.api_key)
+        assert Tables(admin).list("medicines", [Query.equal("type", "vmp"), Query.limit(1)])
+    finally:
+        server.stop()
