@@ -16,6 +16,7 @@ from appwrite.services.tables_db import TablesDB
 
 from rxcore.audit import verify_chain
 from rxcore.identifiers.uk import normalise_eps_prescription_id
+from rxcore.prescribing.pdf import day
 from rxcore.prescribing.rules import add_period
 from rxcore.signing import fingerprint
 from tests.support.rx_world import MEDICINES, morphine_item, uk_item
@@ -85,9 +86,10 @@ def test_pdf_reads_like_a_prescription(rx, journey):
     text, image = _pdf_pages(content)
     for expected in (
         "PRESCRIPTION", journey["number"], "Riverside Online Clinic", "ODS A81001", "Dr Alice Prescott", "GMC 1234567",
-        "Jane Doe", "Date of birth: 1980-02-29", "NHS number 999 000 0018", "LS1 4AP",
+        "Jane Doe", "Date of birth: 29/02/1980", "NHS number 999 000 0018", "LS1 4AP",
         "Amoxicillin 500mg capsules", "Dose: One capsule three times a day", "Quantity: 21 (twenty-one) capsules",
-        "Repeats: 1 (at least 7 days apart)", "Paracetamol 500mg tablets", f"Valid until: {prescription['expires_on']}",
+        "Repeats: 1 (at least 7 days apart)", "Paracetamol 500mg tablets",
+        f"Valid until: {day(prescription['expires_on'])}", "Page 1 of 1",
         prescription["key_fingerprint"][:39],
     ):  # fmt: skip
         assert expected in text, expected

@@ -23,6 +23,9 @@ from rxcore import fonts
 
 WIDTH, HEIGHT = A4
 MARGIN = 18 * mm
+SIGNATURE_AREA = 90 * mm  # kept free at the bottom of every page; the signature block fills it on the last
+FIRST_PAGE_ROOM = HEIGHT - 38 * mm - 66 * mm - 20 - SIGNATURE_AREA  # below the clinic, prescriber and patient
+NEXT_PAGE_ROOM = HEIGHT - 38 * mm - 16 * mm - 20 - SIGNATURE_AREA  # below the one-line patient reminder
 
 
 def _qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
@@ -56,16 +59,49 @@ def _wrap(text: str, width: int) -> list[str]:
     return [*lines, current] if current else lines
 
 
-def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
-    """`snapshot` is the signed content (see rxcore.prescribing.canonical); returns the PDF bytes."""
-    out = io.BytesIO()
-    fonts.register()
-    canvas = Canvas(out, pagesize=A4, pageCompression=1)
-    number = snapshot["number"]
-    canvas.setTitle(f"Prescription {number}")
-    canvas.setAuthor(snapshot["clinic"]["name"])
+def day(value: str | None) -> str:
+    """A date as UK and Australian prescriptions print it: DD/MM/YYYY."""
+    if not value:
+        return "not recorded"
+    year, month, dd = value[:10].split("-")
+    return f"{dd}/{month}/{year}"
 
-    # Header band
+
+def _item_lines(snapshot: dict[str, Any], item: dict[str, Any]) -> list[tuple[str, str]]:
+    """An item's lines as (style, text): the name, then its particulars."""
+    details = [f"Dose: {item['dose']}", f"Quantity: {item['quantity_text']}"]
+    repeats = f"Repeats: {item['repeats']}"
+    if item.get("min_interval_days"):
+        repeats += f" (at least {item['min_interval_days']} days apart)"
+    details.append(repeats)
+    if item.get("days_supply"):
+        details.append(f"Days' supply: {item['days_supply']}")
+    if item.get("schedule"):
+        label = f"Schedule {item['schedule']}" if snapshot["country"] == "UK" else item["schedule"]
+        details.append(f"CONTROLLED DRUG - {label}" if item["controlled"] else f"Poisons Standard {label}")
+    lines = [("name", f"{item['line']}. {item['name']}")]
+    lines += [("detail", part) for line in details for part in _wrap(line, 95)]
+    return lines
+
+
+def _pages(snapshot: dict[str, Any]) -> list[list[list[tuple[str, str]]]]:
+    """Items laid out on pages: the first page has the people above them, later ones a one-line reminder; every page
+    keeps the bottom free for the signature block, which closes the last one."""
+    pages: list[list[list[tuple[str, str]]]] = [[]]
+    room = FIRST_PAGE_ROOM
+    for item in snapshot["items"]:
+        lines = _item_lines(snapshot, item)
+        needed = 14 + 13 * (len(lines) - 1) + 6
+        if needed > room and pages[-1]:
+            pages.append([])
+            room = NEXT_PAGE_ROOM
+        pages[-1].append(lines)
+        room -= needed
+    return pages
+
+
+def _header(canvas: Canvas, snapshot: dict[str, Any], page: int, count: int) -> None:
+    number = snapshot["number"]
     canvas.setFillColor(colors.HexColor("#005EB8"))
     canvas.rect(0, HEIGHT - 28 * mm, WIDTH, 28 * mm, stroke=0, fill=1)
     canvas.setFillColor(colors.white)
@@ -73,20 +109,20 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     canvas.drawString(MARGIN, HEIGHT - 16 * mm, "PRESCRIPTION")
     canvas.setFont(fonts.REGULAR, 10)
     kind = "Controlled drug prescription" if snapshot["controlled"] else "Prescription-only medicines"
-    canvas.drawString(
-        MARGIN, HEIGHT - 23 * mm, f"{kind} · {'United Kingdom' if snapshot['country'] == 'UK' else 'Australia'}"
-    )
+    country = "United Kingdom" if snapshot["country"] == "UK" else "Australia"
+    canvas.drawString(MARGIN, HEIGHT - 23 * mm, f"{kind} · {country}")
     canvas.setFont(fonts.BOLD, 14)
     canvas.drawRightString(WIDTH - MARGIN, HEIGHT - 16 * mm, number)
     canvas.setFont(fonts.REGULAR, 9)
-    canvas.drawRightString(WIDTH - MARGIN, HEIGHT - 23 * mm, "Prescription number")
+    canvas.drawRightString(WIDTH - MARGIN, HEIGHT - 23 * mm, f"Prescription number · page {page} of {count}")
     canvas.setFillColor(colors.black)
 
+
+def _people(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     top = HEIGHT - 38 * mm
     clinic, prescriber, patient = snapshot["clinic"], snapshot["prescriber"], snapshot["patient"]
-    _block(
-        canvas, "Clinic", [clinic["name"], *_wrap(clinic.get("address") or "", 48), clinic["identifier"]], MARGIN, top
-    )
+    clinic_lines = [clinic["name"], *_wrap(clinic.get("address") or "", 48), clinic["identifier"]]
+    _block(canvas, "Clinic", clinic_lines, MARGIN, top)
     _block(
         canvas,
         "Prescriber",
@@ -95,22 +131,29 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
         top,
     )
     top -= 30 * mm
-    patient_lines = [patient["name"], f"Date of birth: {patient.get('date_of_birth') or 'not recorded'}"]
+    born = f"Date of birth: {day(patient.get('date_of_birth'))}"
     if patient.get("age_under_12") is not None:
-        patient_lines[-1] += f"  (age {patient['age_under_12']})"
-    patient_lines += [*_wrap(patient.get("address") or "", 48), patient.get("identifier") or "No national identifier"]
-    _block(canvas, "Patient", patient_lines, MARGIN, top)
+        born += f"  (age {patient['age_under_12']})"
+    patient_lines = [patient["name"], born, *_wrap(patient.get("address") or "", 48)]
+    _block(canvas, "Patient", [*patient_lines, patient.get("identifier") or "No national identifier"], MARGIN, top)
     dates = [
-        f"Date of prescribing: {snapshot['appropriate_date']}",
-        f"First dispense by: {snapshot['first_dispense_by']}",
-        f"Valid until: {snapshot['expires_on']}",
+        f"Date of prescribing: {day(snapshot['appropriate_date'])}",
+        f"First dispense by: {day(snapshot['first_dispense_by'])}",
+        f"Valid until: {day(snapshot['expires_on'])}",
     ]
     if snapshot.get("authority_number"):
         dates.append(f"Authority / permit: {snapshot['authority_number']}")
     _block(canvas, "Validity", dates, WIDTH / 2, top)
 
-    # Items
-    y = top - 36 * mm
+
+def _reminder(canvas: Canvas, snapshot: dict[str, Any]) -> None:
+    """On a continuation page: whose prescription this is, so a loose page cannot be mistaken."""
+    patient = snapshot["patient"]
+    identifier = patient.get("identifier") or f"born {day(patient.get('date_of_birth'))}"
+    _block(canvas, "Patient (continued)", [f"{patient['name']} · {identifier}"], MARGIN, HEIGHT - 38 * mm)
+
+
+def _items(canvas: Canvas, blocks: list[list[tuple[str, str]]], y: float) -> None:
     canvas.setStrokeColor(colors.HexColor("#768692"))
     canvas.line(MARGIN, y + 8, WIDTH - MARGIN, y + 8)
     canvas.setFont(fonts.BOLD, 9)
@@ -118,30 +161,17 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     canvas.drawString(MARGIN, y - 4, "MEDICINES")
     canvas.setFillColor(colors.black)
     y -= 20
-    for item in snapshot["items"]:
-        canvas.setFont(fonts.BOLD, 11)
-        canvas.drawString(MARGIN, y, f"{item['line']}. {item['name']}")
-        y -= 14
-        canvas.setFont(fonts.REGULAR, 10)
-        details = [f"Dose: {item['dose']}", f"Quantity: {item['quantity_text']}"]
-        repeats = f"Repeats: {item['repeats']}"
-        if item.get("min_interval_days"):
-            repeats += f" (at least {item['min_interval_days']} days apart)"
-        details.append(repeats)
-        if item.get("schedule"):
-            label = f"Schedule {item['schedule']}" if snapshot["country"] == "UK" else item["schedule"]
-            details.append(f"CONTROLLED DRUG - {label}" if item["controlled"] else f"Poisons Standard {label}")
-        for line in details:
-            for part in _wrap(line, 95):
-                canvas.drawString(MARGIN + 12, y, part)
-                y -= 13
+    for lines in blocks:
+        for style, text in lines:
+            canvas.setFont(fonts.BOLD if style == "name" else fonts.REGULAR, 11 if style == "name" else 10)
+            canvas.drawString(MARGIN + (0 if style == "name" else 12), y, text)
+            y -= 14 if style == "name" else 13
         y -= 6
-        if y < 90 * mm:  # keep the signature block on the page; more items continue on the next one
-            canvas.showPage()
-            y = HEIGHT - MARGIN
     canvas.line(MARGIN, y + 4, WIDTH - MARGIN, y + 4)
 
-    # Signature and codes
+
+def _signature(canvas: Canvas, snapshot: dict[str, Any], fingerprint: str) -> None:
+    number, prescriber = snapshot["number"], snapshot["prescriber"]
     base = 22 * mm
     _qr(canvas, number, WIDTH - MARGIN - 38 * mm, base, 38 * mm)
     barcode = code128.Code128(number, barHeight=12 * mm, barWidth=0.32 * mm)
@@ -149,7 +179,7 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     canvas.setFont(fonts.REGULAR, 9)
     canvas.drawString(MARGIN, base + 18 * mm, number)
     lines = [
-        f"Electronically signed by {prescriber['name']} on {snapshot['signed_at'][:10]} (Ed25519)",
+        f"Electronically signed by {prescriber['name']} on {day(snapshot['signed_at'])} (Ed25519)",
         "Signature key fingerprint (SHA-256):",
         fingerprint[:39],
         fingerprint[40:],
@@ -158,10 +188,38 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
     for line in lines:
         canvas.drawString(MARGIN, y, line)
         y -= 11
+
+
+def _footer(canvas: Canvas, page: int, count: int) -> None:
     canvas.setFont(fonts.OBLIQUE, 7)
-    canvas.drawString(
-        MARGIN, 10 * mm, "Verify this prescription by its number with the signature; any change breaks it."
-    )
-    canvas.showPage()
+    note = "Verify this prescription by its number with the signature; any change breaks it."
+    canvas.drawString(MARGIN, 10 * mm, note)
+    canvas.drawRightString(WIDTH - MARGIN, 10 * mm, f"Page {page} of {count}")
+
+
+def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
+    """`snapshot` is the signed content (see rxcore.prescribing.canonical); returns the PDF bytes. Every page has
+    the header with the number and `page x of y`, and the patient; the signature block and codes close the last."""
+    out = io.BytesIO()
+    fonts.register()
+    canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
+    canvas.setTitle(f"Prescription {snapshot['number']}")
+    canvas.setAuthor(snapshot["clinic"]["name"])
+    pages = _pages(snapshot)
+    for page, blocks in enumerate(pages, start=1):
+        _header(canvas, snapshot, page, len(pages))
+        if page == 1:
+            _people(canvas, snapshot)
+            _items(canvas, blocks, HEIGHT - 38 * mm - 66 * mm)
+        else:
+            _reminder(canvas, snapshot)
+            _items(canvas, blocks, HEIGHT - 38 * mm - 16 * mm)
+        if page == len(pages):
+            _signature(canvas, snapshot, fingerprint)
+        else:
+            canvas.setFont(fonts.OBLIQUE, 9)
+            canvas.drawString(MARGIN, 30 * mm, f"Continued on page {page + 1}: the signature is on page {len(pages)}.")
+        _footer(canvas, page, len(pages))
+        canvas.showPage()
     canvas.save()
     return out.getvalue()

@@ -35,3 +35,19 @@ def test_names_in_any_script_print_as_written(given, family):
     text = document[0].get_textpage().get_text_range()
     assert given in text and family in text and "Dr Zoë Ødegård" in text, text[:400]
     assert "\ufffd" not in text and "■" not in text
+
+
+def test_a_long_prescription_repeats_its_header_and_patient_and_signs_the_last_page():
+    """Issue 14.11: eight items take two pages; each page says whose and which prescription it is and `page x of y`;
+    the signature and the codes close the last page; dates print DD/MM/YYYY (issue 14.12, in part)."""
+    snapshot = _snapshot("Łucja", "Żółć-Nguyễn")
+    first = snapshot["items"][0]
+    snapshot["items"] = [first | {"line": n, "id": f"i{n}", "name": f"Medicine {n} tablets"} for n in range(1, 9)]
+    document = pypdfium2.PdfDocument(pdf.render(snapshot, "ABCD " * 16))
+    pages = [page.get_textpage().get_text_range() for page in document]
+    assert len(pages) == 2
+    for number, text in enumerate(pages, start=1):
+        assert snapshot["number"] in text and "Żółć-Nguyễn" in text and f"Page {number} of 2" in text
+    assert "Electronically signed" not in pages[0] and "Electronically signed" in pages[1]
+    assert "Medicine 8 tablets" in pages[1] and "Medicine 1 tablets" in pages[0]
+    assert "Date of birth: 01/01/1980" in pages[0] and "Date of prescribing: 10/03/2026" in pages[0]
