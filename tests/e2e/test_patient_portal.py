@@ -133,7 +133,13 @@ def test_every_action_by_token(rx, portal):
     code, receipt = call(rx, None, "download_prescription_receipt", token=t, prescriptionId=partly["$id"])
     pdf = base64.b64decode(receipt["base64"])
     text = pypdfium2.PdfDocument(pdf)[0].get_textpage().get_text_range()
-    assert receipt["contentType"] == "application/pdf" and partly["number"] in text and "supplied 10" in text
+    assert receipt["contentType"] == "application/pdf" and partly["number"] in text
+    # Issue 14.13: a receipt a patient understands: where, who, when, what was supplied and what is still to come.
+    for expected in ("From Riverside Online Clinic", "Prescribed by Dr Alice Prescott", "Supplied 10 capsules on",
+                     "by Priya Patel", "Still to come: 11 capsules", "Prescribed: 21 capsules, supplied once",
+                     "This is a record of what was prescribed"):  # fmt: skip
+        assert expected in text, (expected, text)
+    assert " x " not in text
     code, answer = call(rx, None, "get_patient_profile", token=t + "x")
     assert (code, answer["type"]) == (401, "portal_token_invalid")
     code, answer = call(rx, None, "get_patient_profile")

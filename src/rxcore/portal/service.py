@@ -8,7 +8,6 @@ audited. See docs/functions/patient-portal.md."""
 from __future__ import annotations
 
 import base64
-import io
 from datetime import date
 from typing import Any
 
@@ -19,6 +18,7 @@ from rxcore.access import Caller, caller, gather, require_keys
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
+from rxcore.portal import receipt as receipt_pdf
 from rxcore.portal.access import identify, resolve_patient
 from rxcore.tables import Tables
 
@@ -240,49 +240,16 @@ def receipt(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[st
     require_keys(body, {"token", "patientId", "prescriptionId"})
     prescription = _own_prescription(c, patient, body)
     related = _related(c.tables, [prescription["$id"]])
-    pdf = _receipt_pdf(patient, prescription, related["items"], related["records"])
+    ids = list({r["pharmacist_id"] for r in related["records"]})
+    staff = c.tables.list("practitioners", [Query.equal("$id", ids), Query.limit(100)]) if ids else []
+    pharmacists = {p["$id"]: p["name"] for p in staff}
+    pdf = receipt_pdf.render(prescription, related["items"], related["records"], pharmacists)
     _audit(c, patient, "portal.receipt_downloaded", "prescription", prescription["$id"])
     return {
         "filename": f"receipt-{prescription['number']}.pdf",
         "contentType": "application/pdf",
         "base64": base64.b64encode(pdf).decode(),
     }
-
-
-def _receipt_pdf(patient, prescription, items, records) -> bytes:
-    from reportlab.lib.pagesizes import A5
-    from reportlab.pdfgen.canvas import Canvas
-
-    from rxcore import fonts
-
-    fonts.register()
-
-    out = io.BytesIO()
-    canvas = Canvas(out, pagesize=A5)
-    width, height = A5
-    y = height - 50
-    canvas.setFont(fonts.BOLD, 16)
-    canvas.drawString(40, y, "Prescription receipt")
-    canvas.setFont(fonts.REGULAR, 10)
-    lines = [
-        f"Prescription {prescription['number']}",
-        f"Patient: {patient['given_name']} {patient['family_name']}",
-        f"Status: {prescription['status'].replace('_', ' ')}",
-        "",
-    ]
-    by_item: dict[str, list[dict]] = {}
-    for record in records:
-        by_item.setdefault(record["item_id"], []).append(record)
-    for item in sorted(items, key=lambda i: i["line"]):
-        supplied = sum(r["quantity"] for r in by_item.get(item["$id"], []))
-        lines.append(f"{item['line']}. {item['name']}")
-        lines.append(f"    supplied {supplied:g} {item['unit']} of {item['quantity']:g} x {item['supplies_allowed']}")
-    for line in lines:
-        y -= 16
-        canvas.drawString(40, y, line[:80])
-    canvas.showPage()
-    canvas.save()
-    return out.getvalue()
 
 
 ACTIONS = {

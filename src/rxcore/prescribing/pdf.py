@@ -48,7 +48,7 @@ def _block(canvas: Canvas, title: str, lines: list[str], x: float, y: float) -> 
     return y
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int) -> list[str]:
     words, lines, current = text.split(), [], ""
     for word in words:
         if len(current) + len(word) + 1 > width and current:
@@ -80,7 +80,7 @@ def _item_lines(snapshot: dict[str, Any], item: dict[str, Any]) -> list[tuple[st
         label = f"Schedule {item['schedule']}" if snapshot["country"] == "UK" else item["schedule"]
         details.append(f"CONTROLLED DRUG - {label}" if item["controlled"] else f"Poisons Standard {label}")
     lines = [("name", f"{item['line']}. {item['name']}")]
-    lines += [("detail", part) for line in details for part in _wrap(line, 95)]
+    lines += [("detail", part) for line in details for part in wrap(line, 95)]
     return lines
 
 
@@ -121,7 +121,7 @@ def _header(canvas: Canvas, snapshot: dict[str, Any], page: int, count: int) -> 
 def _people(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     top = HEIGHT - 38 * mm
     clinic, prescriber, patient = snapshot["clinic"], snapshot["prescriber"], snapshot["patient"]
-    clinic_lines = [clinic["name"], *_wrap(clinic.get("address") or "", 48), clinic["identifier"]]
+    clinic_lines = [clinic["name"], *wrap(clinic.get("address") or "", 48), clinic["identifier"]]
     _block(canvas, "Clinic", clinic_lines, MARGIN, top)
     _block(
         canvas,
@@ -134,7 +134,7 @@ def _people(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     born = f"Date of birth: {day(patient.get('date_of_birth'))}"
     if patient.get("age_under_12") is not None:
         born += f"  (age {patient['age_under_12']})"
-    patient_lines = [patient["name"], born, *_wrap(patient.get("address") or "", 48)]
+    patient_lines = [patient["name"], born, *wrap(patient.get("address") or "", 48)]
     _block(canvas, "Patient", [*patient_lines, patient.get("identifier") or "No national identifier"], MARGIN, top)
     dates = [
         f"Date of prescribing: {day(snapshot['appropriate_date'])}",
