@@ -59,6 +59,22 @@ def wrap(text: str, width: int) -> list[str]:
     return [*lines, current] if current else lines
 
 
+# The kind of prescriber, which HMR 2012 reg 217(4)(c) requires (a registration number alone does not say it).
+KINDS = {
+    "GMC": "Doctor",
+    "NMC": "Nurse independent prescriber",
+    "GPhC": "Pharmacist independent prescriber",
+    "HCPC": "Allied health independent prescriber",
+    "AHPRA": "Medical practitioner",
+}
+
+
+def kind_of_prescriber(registration: str) -> str:
+    """ "GMC 1234567" -> "Doctor · GMC 1234567"."""
+    body = registration.split(" ", 1)[0]
+    return f"{KINDS[body]} · {registration}" if body in KINDS else registration
+
+
 def day(value: str | None) -> str:
     """A date as UK and Australian prescriptions print it: DD/MM/YYYY."""
     if not value:
@@ -126,7 +142,7 @@ def _people(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     _block(
         canvas,
         "Prescriber",
-        [prescriber["name"], prescriber["registration"], *prescriber.get("numbers", [])],
+        [prescriber["name"], kind_of_prescriber(prescriber["registration"]), *prescriber.get("numbers", [])],
         WIDTH / 2,
         top,
     )
@@ -153,7 +169,7 @@ def _reminder(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     _block(canvas, "Patient (continued)", [f"{patient['name']} · {identifier}"], MARGIN, HEIGHT - 38 * mm)
 
 
-def _items(canvas: Canvas, blocks: list[list[tuple[str, str]]], y: float) -> None:
+def _items(canvas: Canvas, blocks: list[list[tuple[str, str]]], y: float) -> float:
     canvas.setStrokeColor(colors.HexColor("#768692"))
     canvas.line(MARGIN, y + 8, WIDTH - MARGIN, y + 8)
     canvas.setFont(fonts.BOLD, 9)
@@ -168,11 +184,26 @@ def _items(canvas: Canvas, blocks: list[list[tuple[str, str]]], y: float) -> Non
             y -= 14 if style == "name" else 13
         y -= 6
     canvas.line(MARGIN, y + 4, WIDTH - MARGIN, y + 4)
+    return y
+
+
+def _no_more_items(canvas: Canvas, y: float) -> None:
+    """Unused item space is cancelled, so nothing can be added above the signature (BNF; PBS guidance)."""
+    canvas.setFont(fonts.OBLIQUE, 9)
+    canvas.drawString(MARGIN, y, "No more items on this prescription.")
+    canvas.line(MARGIN + 62 * mm, y + 3, WIDTH - MARGIN, SIGNATURE_AREA - 4 * mm)
 
 
 def _signature(canvas: Canvas, snapshot: dict[str, Any], fingerprint: str) -> None:
     number, prescriber = snapshot["number"], snapshot["prescriber"]
     base = 22 * mm
+    # Printed, this is a paper prescription: the law wants a handwritten signature (HMR 2012 reg 217(2); the
+    # Ed25519 fingerprint below is an integrity check, not that signature). A box of 70 x 16 mm, the date beside it.
+    canvas.setStrokeColor(colors.black)
+    canvas.rect(MARGIN, 66 * mm, 70 * mm, 16 * mm, stroke=1, fill=0)
+    canvas.setFont(fonts.REGULAR, 8)
+    canvas.drawString(MARGIN + 2, 66 * mm + 2, "Prescriber's signature (when printed)")
+    canvas.drawString(MARGIN + 75 * mm, 70 * mm, f"Date: {day(snapshot['appropriate_date'])}")
     _qr(canvas, number, WIDTH - MARGIN - 38 * mm, base, 38 * mm)
     barcode = code128.Code128(number, barHeight=12 * mm, barWidth=0.32 * mm)
     barcode.drawOn(canvas, MARGIN - 6 * mm, base + 24 * mm)
@@ -210,11 +241,12 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
         _header(canvas, snapshot, page, len(pages))
         if page == 1:
             _people(canvas, snapshot)
-            _items(canvas, blocks, HEIGHT - 38 * mm - 66 * mm)
+            bottom = _items(canvas, blocks, HEIGHT - 38 * mm - 66 * mm)
         else:
             _reminder(canvas, snapshot)
-            _items(canvas, blocks, HEIGHT - 38 * mm - 16 * mm)
+            bottom = _items(canvas, blocks, HEIGHT - 38 * mm - 16 * mm)
         if page == len(pages):
+            _no_more_items(canvas, bottom - 10)
             _signature(canvas, snapshot, fingerprint)
         else:
             canvas.setFont(fonts.OBLIQUE, 9)
