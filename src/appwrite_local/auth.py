@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -283,8 +282,9 @@ def resolve(
     return Principal("user", roles, USER_SCOPES, row, session_id, via_jwt)
 
 
-def principal_for_user(identity: Identity, user_id: str, conn: sqlite3.Connection | None = None) -> Principal:
-    row = identity.get_user_row(user_id, conn)
-    if row is None:
+def principal_for_user(identity: Identity, user_id: str) -> Principal:
+    found = identity.caller(user_id)
+    if found is None:
         raise AppwriteError("user_not_found")
-    return Principal("user", identity.roles_for(row), USER_SCOPES, row)
+    row, roles = found
+    return Principal("user", roles, USER_SCOPES, row)

@@ -52,8 +52,6 @@ class Console:
 
     async def tail(self, function_id: str, path: Path, shown: list[int]) -> None:
         """Print a running execution's log as it grows; `shown[0]` counts the characters printed."""
-        if not self.enabled:
-            return
         while True:
             await asyncio.sleep(TAIL_EVERY)
             try:

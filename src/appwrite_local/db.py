@@ -121,6 +121,7 @@ class Database:
                 yield self._writer
             finally:
                 self._writer.execute("ROLLBACK")
+                self._touched.clear()  # nothing was committed: no watcher runs
                 self._in_write.depth = 0
 
     def executescript(self, script: str) -> None:

@@ -133,10 +133,8 @@ class Deployments:
             if existing is not None and existing[2] == "ready":
                 self.services.functions.set_deployment(spec.id, deployment_id)
                 return deployment_id
-            if existing is not None:
-                self._delete_files(deployment_id)
-                with self.services.db.write() as conn:
-                    conn.execute("DELETE FROM _deployments WHERE id = ?", (deployment_id,))
+            if existing is not None:  # a build that failed or never finished: start it again from scratch
+                self.delete(deployment_id)
             self.code_dir(deployment_id).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staged), self.code_dir(deployment_id))
         size = sum(p.stat().st_size for p in self.code_dir(deployment_id).rglob("*") if p.is_file())

@@ -217,7 +217,12 @@ class Executor:
             return Outcome(500, [], b"", "", exc.message + "\n", time.perf_counter() - started)
         healthy = False
         shown = [0]
-        tail = asyncio.ensure_future(self.services.console.tail(spec.id, self.logs_dir / f"{log_id}_logs.log", shown))
+        console = self.services.console
+        tail = (
+            asyncio.ensure_future(console.tail(spec.id, self.logs_dir / f"{log_id}_logs.log", shown))
+            if console.enabled
+            else None
+        )
         try:
             status, response_headers, response_body = await asyncio.wait_for(
                 self._http(
@@ -258,7 +263,8 @@ class Executor:
                 time.perf_counter() - started,
             )
         finally:
-            tail.cancel()
+            if tail is not None:
+                tail.cancel()
             await pool.release(worker, healthy)
         kept = [(k, v) for k, v in response_headers if not k.startswith("x-open-runtimes-")]
         return Outcome(
@@ -349,7 +355,7 @@ class Executor:
                 (
                     execution_id,
                     spec.id,
-                    spec.deployment_id,
+                    spec.deployment,
                     trigger,
                     status,
                     method,

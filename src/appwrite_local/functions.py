@@ -54,10 +54,6 @@ class FunctionSpec:
     source: str = "appwrite.json"  # or "api": created through the Functions API (the CLI's push)
 
     @property
-    def deployment_id(self) -> str:
-        return self.deployment
-
-    @property
     def runtime_version(self) -> str:
         return self.runtime[len(RUNTIME_PREFIX) :] if self.runtime.startswith(RUNTIME_PREFIX) else self.runtime
 
@@ -163,6 +159,14 @@ def load_appwrite_json(path: Path) -> tuple[dict[str, Any], list[FunctionSpec], 
     return document, specs, problems
 
 
+def _upsert(conn: sqlite3.Connection, spec: FunctionSpec, now: str) -> None:
+    conn.execute(
+        "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+        (spec.id, json.dumps(spec.__dict__), now, now),
+    )
+
+
 class FunctionRegistry:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
@@ -184,13 +188,8 @@ class FunctionRegistry:
                 if fid not in wanted and json.loads(stored).get("source", "appwrite.json") == "appwrite.json":
                     conn.execute("DELETE FROM _functions WHERE id = ?", (fid,))
             for spec in specs:
-                old = conn.execute("SELECT spec FROM _functions WHERE id = ?", (spec.id,)).fetchone()
-                active = json.loads(old[0]).get("deployment", "") if old else ""
-                conn.execute(
-                    "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
-                    (spec.id, json.dumps(spec.__dict__ | {"deployment": active}), now, now),
-                )
+                current = self.get(spec.id)  # keep the deployment it has: the new one is built, then activated
+                _upsert(conn, replace(spec, deployment=current[0].deployment if current else ""), now)
                 for key, value in spec.vars.items():
                     conn.execute(
                         "INSERT OR IGNORE INTO _variables (id, function_id, key, value, created, updated)"
@@ -201,13 +200,8 @@ class FunctionRegistry:
 
     def save(self, spec: FunctionSpec) -> None:
         """Create or replace one function (the Functions API)."""
-        now = format_datetime(self.clock.now())
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
-                (spec.id, json.dumps(spec.__dict__), now, now),
-            )
+            _upsert(conn, spec, format_datetime(self.clock.now()))
         self._load()
 
     def set_deployment(self, function_id: str, deployment_id: str) -> None:
