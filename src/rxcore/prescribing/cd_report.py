@@ -55,7 +55,7 @@ def checks(prescription: dict[str, Any], item: dict[str, Any], records: list[dic
     return problems
 
 
-def _period(c: Caller, body: dict[str, Any], clinic: dict[str, Any]) -> tuple[str, str, date, date]:
+def _period(body: dict[str, Any], clinic: dict[str, Any]) -> tuple[str, str, date, date]:
     """The clinic-local calendar days asked for, as UTC bounds of signed_at."""
     try:
         first = date.fromisoformat(text_field(body, "from", limit=10))
@@ -161,7 +161,7 @@ def controlled_drug_report(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     and the compliance count are the period's; JSON pages through its rows with `cursor`, CSV holds them all."""
     require_keys(body, {"clinicId", "from", "to", "cursor", "limit", "format"})
     clinic = clinic_member(c, text_field(body, "clinicId", limit=36), ADMIN_ROLES)
-    start, end, first, last = _period(c, body, clinic)
+    start, end, first, last = _period(body, clinic)
     form, limit = body.get("format", "json"), body.get("limit", 50)
     if (
         form not in ("json", "csv")

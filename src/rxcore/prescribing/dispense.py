@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,7 +18,7 @@ from appwrite.query import Query
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, text_field
-from rxcore.clock import iso, local_date
+from rxcore.clock import iso
 from rxcore.errors import ServiceError
 from rxcore.function_shell import FunctionRequest
 from rxcore.identifiers import InvalidIdentifier
@@ -33,7 +33,7 @@ from rxcore.prescribing.dispense_rules import (
     status_after,
 )
 from rxcore.prescribing.numbers import normalise_number
-from rxcore.prescribing.records import items_of, public
+from rxcore.prescribing.records import clinic_today, items_of, public
 from rxcore.prescribing.rules import MAX_ITEMS
 from rxcore.tables import retry_conflicts
 
@@ -126,7 +126,7 @@ def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     problem = (
         DispenseRefused(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
         if broken
-        else dispensable_problem(prescription, states, _today(c, prescription))
+        else dispensable_problem(prescription, states, clinic_today(c, prescription))
     )
     result = {"signature_valid": broken is None and prescription["status"] != "draft", "dispensable": problem is None}
     if problem is not None:
@@ -172,11 +172,6 @@ def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
     if len({item_id for item_id, _ in lines}) != len(lines):
         raise ServiceError(400, "dispense_invalid", "Each item may appear once per dispense.")
     return lines
-
-
-def _today(c: Caller, prescription: dict[str, Any]) -> date:
-    """Today in the prescribing clinic's calendar, the one the prescription's dates are in."""
-    return local_date(c.now, prescription["country"], prescription.get("jurisdiction"))
 
 
 def _same_request(
@@ -238,7 +233,7 @@ def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
                 raise ServiceError(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
             rows = {row["$id"]: row for row in more["items"]}
             states = {item_id: ItemState.from_row(row) for item_id, row in rows.items()}
-            problem = dispensable_problem(prescription, list(states.values()), _today(c, prescription))
+            problem = dispensable_problem(prescription, list(states.values()), clinic_today(c, prescription))
             if problem is not None:
                 if problem.type == "prescription_expired":
                     _expire(c, prescription, more["head"], tx)

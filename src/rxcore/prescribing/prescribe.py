@@ -12,19 +12,17 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from appwrite.exception import AppwriteException
-from appwrite.input_file import InputFile
 from appwrite.query import Query
-from appwrite.services.storage import Storage
 
 from rxcore import audit, signing
 from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
-from rxcore.clock import iso, local_date
+from rxcore.clock import iso
 from rxcore.errors import ServiceError
+from rxcore.files import ensure_file
 from rxcore.function_shell import FunctionRequest
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
-from rxcore.prescribing.records import items_of, public
+from rxcore.prescribing.records import clinic_today, items_of, public
 from rxcore.prescribing.rules import (
     MAX_ITEMS,
     Product,
@@ -298,7 +296,7 @@ def _sign_draft(
     key = more["key"]
     start = date.fromisoformat(prescription["start_date"]) if prescription.get("start_date") else None
     periods = [(parse_period(i["first_dispense_within"]), parse_period(i["valid_for"])) for i in items]
-    today = local_date(c.now, prescription["country"], prescription.get("jurisdiction"))
+    today = clinic_today(c, prescription)
     dates = {name: value.isoformat() for name, value in asdict(validity(periods, today, start)).items()}
     signed_at = iso(c.now)
     texts = {i["$id"]: quantity_text(i["quantity"], i.get("quantity_words"), i["unit"]) for i in items}
@@ -330,23 +328,15 @@ def _ensure_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any]
     snapshot, so every caller would make the same document; made only if it is not there yet."""
     if prescription["status"] == "draft" or not prescription.get("snapshot"):
         return
-    bucket = c.request.env.get("RX_PDF_BUCKET_ID", "prescription_pdfs")
-    storage = Storage(c.request.client)
-    try:
-        storage.get_file(bucket, prescription["$id"])
-        return
-    except AppwriteException as exc:
-        if exc.code != 404:
-            raise
-    content = pdf.render(json.loads(prescription["snapshot"]), prescription["key_fingerprint"])
-    upload = InputFile.from_bytes(content, filename=f"{prescription['number']}.pdf", mime_type="application/pdf")
-    try:
-        storage.create_file(
-            bucket, prescription["$id"], upload, row_permissions(prescription["clinic_id"], patient or {})
-        )
-    except AppwriteException as exc:
-        if exc.code != 409:  # made by a call running at the same moment: the same document
-            raise
+    ensure_file(
+        c.request.client,
+        c.request.env.get("RX_PDF_BUCKET_ID", "prescription_pdfs"),
+        prescription["$id"],
+        lambda: pdf.render(json.loads(prescription["snapshot"]), prescription["key_fingerprint"]),
+        f"{prescription['number']}.pdf",
+        "application/pdf",
+        row_permissions(prescription["clinic_id"], patient or {}),
+    )
 
 
 def cancel(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
