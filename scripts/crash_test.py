@@ -39,9 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.client import Client  # noqa: E402
 from appwrite.id import ID  # noqa: E402
-from appwrite.input_file import InputFile  # noqa: E402
 from appwrite.query import Query  # noqa: E402
-from appwrite.services.storage import Storage  # noqa: E402
 from appwrite.services.tables_db import TablesDB  # noqa: E402
 from tests.support.local_server import LocalServer, free_port  # noqa: E402
 from tests.support.rx_world import World, build, uk_item  # noqa: E402
@@ -125,8 +123,7 @@ def import_loop(world: World, ledger: Ledger, stop: threading.Event, files: list
     for file_id in files:
         if stop.is_set():
             return
-        body = {"action": "import", "clinicId": world.clinics["uk2"], "fileId": file_id,
-                "mapping": make_patient_test_data.UK_MAPPING, "mode": "upsert", "dryRun": False}  # fmt: skip
+        body = make_patient_test_data.import_request(world.clinics["uk2"], file_id, mode="upsert")
         answer = _answered(lambda b=body: world.execute("owner", "patient-import", b))
         with ledger.lock:
             if answer is None:
@@ -306,12 +303,11 @@ def _user_table(admin: Client) -> None:
 
 
 def _import_files(world: World, tmp: Path, count: int) -> list[str]:
-    owner = world.people["owner"].client
     ids = []
     for n in range(count):
         path = tmp / f"patients-{n}.csv"
         make_patient_test_data.large(path, 3000 + n)  # different contents: a batch each
-        ids.append(Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(path))).id)
+        ids.append(world.upload_patients(path))
     return ids
 
 

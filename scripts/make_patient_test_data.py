@@ -28,6 +28,18 @@ FAMILY = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", 
 POSTCODES = ["LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH", "EC1A 1BB", "W1A 0AX", "DN55 1PT", "SW1A 1AA"]
 
 
+def import_request(clinic_id: str, file_id: str, mapping: dict[str, str] | None = None, mode: str = "create") -> dict:
+    """The patient-import request for an uploaded list of these files (the UK layout unless `mapping` says)."""
+    return {
+        "action": "import",
+        "clinicId": clinic_id,
+        "fileId": file_id,
+        "mapping": UK_MAPPING if mapping is None else mapping,
+        "mode": mode,
+        "dryRun": False,
+    }
+
+
 def nhs_numbers(start: int = 0):
     """Valid test-range NHS numbers, in order."""
     n = start

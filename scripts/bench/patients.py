@@ -20,11 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from appwrite.id import ID  # noqa: E402
-from appwrite.input_file import InputFile  # noqa: E402
 from appwrite.query import Query  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
-from appwrite.services.storage import Storage  # noqa: E402
 from scripts import make_patient_test_data  # noqa: E402
 from scripts.bench.common import machine_line  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
@@ -43,15 +40,8 @@ def main() -> int:
         server, world = start_world(Path(tmp))
         try:
             owner = world.people["owner"].client
-            file_id = Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(path))).id
-            body = {
-                "action": "import",
-                "clinicId": world.clinics["uk"],
-                "fileId": file_id,
-                "mapping": make_patient_test_data.UK_MAPPING,
-                "mode": "create",
-                "dryRun": False,
-            }
+            file_id = world.upload_patients(path)
+            body = make_patient_test_data.import_request(world.clinics["uk"], file_id)
             functions = Functions(owner)
             started = time.perf_counter()
             execution = functions.create_execution("patient-import", json.dumps(body), xasync=True)

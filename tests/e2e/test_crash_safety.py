@@ -146,11 +146,8 @@ def test_an_import_killed_between_its_writes_loses_no_audit_event(tmp_path):
     every patient the batch wrote is named by exactly one event."""
     import json
 
-    from appwrite.id import ID
-    from appwrite.input_file import InputFile
     from appwrite.query import Query
     from appwrite.services.functions import Functions
-    from appwrite.services.storage import Storage
     from scripts import apply_schema, make_patient_test_data
 
     from rxcore.audit import verify_chain
@@ -164,19 +161,9 @@ def test_an_import_killed_between_its_writes_loses_no_audit_event(tmp_path):
     world = build(server, admin)
     csv_path = tmp_path / "clinic.csv"
     make_patient_test_data.large(csv_path, 6000)
-    owner = world.people["owner"].client
-    file_id = Storage(owner).create_file("patient_imports", ID.unique(), InputFile.from_path(str(csv_path))).id
-    body = json.dumps(
-        {
-            "action": "import",
-            "clinicId": world.clinics["uk"],
-            "fileId": file_id,
-            "mapping": make_patient_test_data.UK_MAPPING,
-            "mode": "create",
-            "dryRun": False,
-        }
-    )
-    Functions(owner).create_execution("patient-import", body, xasync=True)
+    file_id = world.upload_patients(csv_path)
+    body = json.dumps(make_patient_test_data.import_request(world.clinics["uk"], file_id))
+    Functions(world.people["owner"].client).create_execution("patient-import", body, xasync=True)
     tables = world.tables
     clinic = [Query.equal("clinic_id", world.clinics["uk"])]
     deadline = time.monotonic() + 60
@@ -192,7 +179,6 @@ def test_an_import_killed_between_its_writes_loses_no_audit_event(tmp_path):
     server = LocalServer(tmp_path / "data", server.port).start(args)
     try:
         world.server = server
-        owner = world.people["owner"].client
         batch_id = batches[0]["$id"]
         code, answer = world.execute("owner", "patient-import", {"action": "status", "batchId": batch_id})
         assert code == 200 and answer["batch"]["status"] == "failed" and "interrupted" in answer["batch"]["error"]

@@ -8,8 +8,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from appwrite.id import ID
-from appwrite.input_file import InputFile
 from appwrite.query import Query
 from appwrite.services.storage import Storage
 from scripts import make_patient_test_data
@@ -41,22 +39,11 @@ def clinic(rx):
 
 
 def upload(rx, name: str, who: str = "owner") -> str:
-    return (
-        Storage(rx.people[who].client)
-        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(DATA / name)))
-        .id
-    )
+    return rx.upload_patients(DATA / name, who)
 
 
 def run(rx, clinic_id, name=None, file_id=None, who="owner", mapping=UK_MAPPING, **extra):
-    body = {
-        "action": "import",
-        "clinicId": clinic_id,
-        "fileId": file_id or upload(rx, name),
-        "mapping": mapping,
-        "mode": "create",
-        "dryRun": False,
-    } | extra
+    body = make_patient_test_data.import_request(clinic_id, file_id or upload(rx, name), mapping) | extra
     return rx.execute(who, "patient-import", body)
 
 
@@ -256,19 +243,8 @@ def test_a_batch_whose_run_is_alive_is_not_run_twice(rx, clinic, tmp_path):
 
     path = tmp_path / "big.csv"
     make_patient_test_data.large(path, 4000)
-    file_id = (
-        Storage(rx.people["owner"].client)
-        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
-        .id
-    )
-    body = {
-        "action": "import",
-        "clinicId": clinic,
-        "fileId": file_id,
-        "mapping": UK_MAPPING,
-        "mode": "create",
-        "dryRun": False,
-    }
+    file_id = rx.upload_patients(path)
+    body = make_patient_test_data.import_request(clinic, file_id)
     first = Functions(rx.people["owner"].client).create_execution("patient-import", json.dumps(body), xasync=True)
     deadline = time.monotonic() + 30
     while not rx.tables.list("patient_imports", [Query.equal("clinic_id", clinic)]):
@@ -290,11 +266,7 @@ def test_the_error_report_never_carries_a_live_formula(rx, clinic, tmp_path):
     make_patient_test_data.write_csv(
         path, [make_patient_test_data.HEADER, [formula, "Eve", "Smith", "01/01/1980", "F", "LS1 4AP", "", "", ""]]
     )
-    file_id = (
-        Storage(rx.people["owner"].client)
-        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
-        .id
-    )
+    file_id = rx.upload_patients(path)
     code, answer = run(rx, clinic, file_id=file_id)
     assert code == 200 and answer["batch"]["failed"] == 1, answer
     values = [row["value"] for row in report(rx, answer["batch"])]

@@ -187,9 +187,6 @@ def test_the_portal_function_refuses_caller_headers(rx):
 
 def test_a_patient_imported_from_a_spreadsheet_uses_the_portal(rx, tmp_path):
     """Imported patients have 32-character ids (issue 14.1): every action by token, and the audit names them."""
-    from appwrite.id import ID
-    from appwrite.input_file import InputFile
-    from appwrite.services.storage import Storage
     from scripts import make_patient_test_data as data
 
     clinic = clinics.create_clinic(
@@ -198,13 +195,8 @@ def test_a_patient_imported_from_a_spreadsheet_uses_the_portal(rx, tmp_path):
     nhs = next(data.nhs_numbers(880_000))
     path = tmp_path / "one.csv"
     data.write_csv(path, [data.HEADER, data.patient_row(1, nhs)])
-    file_id = (
-        Storage(rx.people["owner"].client)
-        .create_file("patient_imports", ID.unique(), InputFile.from_path(str(path)))
-        .id
-    )
-    body = {"action": "import", "clinicId": clinic, "fileId": file_id, "mapping": data.UK_MAPPING,
-            "mode": "create", "dryRun": False}  # fmt: skip
+    file_id = rx.upload_patients(path)
+    body = data.import_request(clinic, file_id)
     code, answer = rx.execute("owner", "patient-import", body)
     assert code == 200 and answer["batch"]["created"] == 1, answer
     patient = rx.tables.list("patients", [Query.equal("clinic_id", clinic)])[0]

@@ -98,18 +98,7 @@ def test_another_prescriber_of_the_clinic_cannot_sign_a_draft(rx):
         "prescriber", clinicId=rx.clinics["uk"], patientId=rx.patients["uk"]["$id"], items=[uk_item()]
     )
     assert code == 200
-    colleague = rx.user("colleague", "Dr Colleague")
-    from rxcore import clinics
-
-    clinics.add_practitioner(
-        rx.admin,
-        clinic_id=rx.clinics["uk"],
-        user_id=colleague.id,
-        name="Dr Colleague",
-        role="prescriber",
-        registration_body="NMC",
-        registration_number="12A3456E",
-    )
+    rx.staff("colleague", "uk", "Dr Colleague", "prescriber", "NMC", "12A3456E")
     body = {"action": "sign", "prescriptionId": draft["prescription"]["$id"]}
     assert_refused(rx, "colleague", "prescription-create", body, 403, "prescription_not_yours")
 

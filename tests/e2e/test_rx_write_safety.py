@@ -7,24 +7,14 @@ from __future__ import annotations
 import pytest
 from appwrite.query import Query
 
-from rxcore import clinics
 from tests.support.rx_world import uk_item
 
 pytestmark = pytest.mark.e2e
 
 
 def _new_prescriber(rx, key: str) -> str:
-    person = rx.user(key, "Dr New Signer")
-    clinics.add_practitioner(
-        rx.admin,
-        clinic_id=rx.clinics["uk"],
-        user_id=person.id,
-        name="Dr New Signer",
-        role="prescriber",
-        registration_body="GMC",
-        registration_number="7000001" if key.endswith("1") else "7000002",
-    )
-    return person.id
+    number = "7000001" if key.endswith("1") else "7000002"
+    return rx.staff(key, "uk", "Dr New Signer", "prescriber", "GMC", number).id
 
 
 def _create_and_sign(rx, who: str) -> dict:

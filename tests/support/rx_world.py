@@ -8,12 +8,15 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from appwrite.client import Client
 from appwrite.id import ID
+from appwrite.input_file import InputFile
 from appwrite.services.account import Account
 from appwrite.services.functions import Functions
+from appwrite.services.storage import Storage
 from appwrite.services.users import Users
 
 from rxcore import clinics
@@ -103,6 +106,26 @@ class World:
         self.people[key] = person
         return person
 
+    def staff(self, key: str, clinic: str, name: str, role: str, body: str, number: str, **extra: Any) -> Person:
+        """A new user who is a practitioner (prescriber or pharmacist) of one of the world's clinics."""
+        person = self.user(key, name)
+        clinics.add_practitioner(
+            self.admin,
+            clinic_id=self.clinics[clinic],
+            user_id=person.id,
+            name=name,
+            role=role,
+            registration_body=body,
+            registration_number=number,
+            **extra,
+        )
+        return person
+
+    def upload_patients(self, path: Path, who: str = "owner") -> str:
+        """A patient list uploaded to the `patient_imports` bucket by `who`, as staff do before importing it."""
+        upload = InputFile.from_path(str(path))
+        return Storage(self.people[who].client).create_file("patient_imports", ID.unique(), upload).id
+
     def execute(self, who: str | None, function_id: str, body: dict) -> tuple[int, dict]:
         """Run a function synchronously as `who` (None = a guest); (status code, JSON body)."""
         client = self.people[who].client if who else self.client()
@@ -169,17 +192,7 @@ def build(server: LocalServer, admin: Client) -> World:
         ("au_pharmacist", "au", "Tom Lee", "pharmacist", "AHPRA", "PHA0001234567", {}),
     ]
     for key, clinic, name, role, body, number, extra in staff:
-        person = world.user(key, name)
-        clinics.add_practitioner(
-            admin,
-            clinic_id=world.clinics[clinic],
-            user_id=person.id,
-            name=name,
-            role=role,
-            registration_body=body,
-            registration_number=number,
-            **extra,
-        )
+        world.staff(key, clinic, name, role, body, number, **extra)
     today = date.today()
     world.patients["uk"] = clinics.add_patient(
         admin,
