@@ -158,7 +158,7 @@ def load_demo_catalogue(client: Client) -> dict:
         # Never replace a catalogue that is there (a real release would be retired row by row by the demo one).
         return {"status": "skipped", "reason": "the catalogue already has medicines"}
     upload = Storage(client).create_file("dmd_uploads", ID.unique(), InputFile.from_path(str(DEMO_RELEASE)))
-    body = {"operation": "sync", "bucketId": "dmd_uploads", "fileId": upload.id}
+    body = {"action": "sync", "bucketId": "dmd_uploads", "fileId": upload.id}
     execution = Functions(client).create_execution("trud-medicine-sync", json.dumps(body))
     result = json.loads(execution.responsebody or "{}")
     if int(execution.responsestatuscode) != 200:

@@ -2,7 +2,7 @@
 official Appwrite CLI, safely. `make deploy` runs it; docs/deploy.md is the full procedure.
 
     APPWRITE_ENDPOINT=https://appwrite.example.org/v1 APPWRITE_PROJECT_ID=rx APPWRITE_API_KEY=... \\
-    PRACTITIONER_KEY_SECRET=... PORTAL_TOKEN_SECRET=... make deploy
+    RX_PRACTITIONER_KEY_SECRET=... RX_PORTAL_TOKEN_SECRET=... make deploy
 
 What it does, in order:
 1. Plans the schema push: reads every table of the target through the API and refuses (exit 3) when the push
@@ -42,8 +42,8 @@ from appwrite.services.functions import Functions  # noqa: E402
 CLI = REPO / "tests" / "node" / "node_modules" / ".bin" / "appwrite"
 # Function variables that are secrets: taken from the deploying environment, never from appwrite.json.
 SECRETS = {
-    "prescription-create": ["PRACTITIONER_KEY_SECRET"],
-    "patient-portal": ["PORTAL_TOKEN_SECRET"],
+    "prescription-create": ["RX_PRACTITIONER_KEY_SECRET"],
+    "patient-portal": ["RX_PORTAL_TOKEN_SECRET"],
     "trud-medicine-sync": ["TRUD_API_KEY"],
 }
 OPTIONAL_SECRETS = {"TRUD_API_KEY"}  # the sync also runs from an uploaded release without one

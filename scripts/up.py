@@ -37,8 +37,8 @@ def ensure_local_secrets(creds: dict[str, str]) -> None:
     client = Client().set_endpoint(creds["endpoint"]).set_project(creds["projectId"]).set_key(creds["apiKey"])
     functions = Functions(client)
     for function_id, key in (
-        ("prescription-create", "PRACTITIONER_KEY_SECRET"),
-        ("patient-portal", "PORTAL_TOKEN_SECRET"),
+        ("prescription-create", "RX_PRACTITIONER_KEY_SECRET"),
+        ("patient-portal", "RX_PORTAL_TOKEN_SECRET"),
     ):
         for variable in functions.list_variables(function_id).variables:
             if variable.key == key and not variable.secret and not variable.value:

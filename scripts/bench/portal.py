@@ -75,7 +75,7 @@ def seed(world, count: int) -> None:
         )
     for table, rows in (("prescriptions", prescriptions), ("prescription_items", items)):
         for i in range(0, len(rows), 100):
-            world.tables.call("post", f"/tablesdb/main/tables/{table}/rows", {"rows": rows[i : i + 100]})
+            world.tables.upsert_many(table, rows[i : i + 100])
 
 
 def main() -> int:

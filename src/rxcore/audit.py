@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from appwrite.query import Query
 
-from rxcore.tables import Tables, retry_conflicts
+from rxcore import outbox
+from rxcore.clock import iso
+from rxcore.tables import TableStore, retry_conflicts
+
+T = TypeVar("T")
 
 TABLE = "audit_events"
 GENESIS = "0" * 64
@@ -88,13 +93,13 @@ def chain_rows(head: dict[str, Any] | None, events: list[AuditEvent], occurred_a
     return rows
 
 
-def head_of(tables: Tables, chain: str) -> dict[str, Any] | None:
+def head_of(tables: TableStore, chain: str) -> dict[str, Any] | None:
     rows = tables.list(TABLE, [Query.equal("chain", chain), Query.order_desc("seq"), Query.limit(1)])
     return rows[0] if rows else None
 
 
 def append_operations(
-    tables: Tables, events: list[AuditEvent], occurred_at: str, head: dict[str, Any] | None = None
+    tables: TableStore, events: list[AuditEvent], occurred_at: str, head: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Transaction operations that append `events` (all of one chain) to the head read now (or given)."""
     if not events:
@@ -135,7 +140,7 @@ def verify_chain(rows: Iterable[dict[str, Any]]) -> Break | None:
     return None
 
 
-def append(tables: Tables, events: list[AuditEvent], occurred_at: str) -> None:
+def append(tables: TableStore, events: list[AuditEvent], occurred_at: str) -> None:
     """Append events on their own (a read being recorded): one row is a plain create, several a transaction;
     retried on a new head while another writer takes the next place in the chain."""
 
@@ -147,3 +152,60 @@ def append(tables: Tables, events: list[AuditEvent], occurred_at: str) -> None:
             tables.commit(operations)
 
     retry_conflicts(write)
+
+
+@dataclass
+class Change(Generic[T]):
+    """What one read-decide-write step decided: rows to write, the audit events and outbox messages that report
+    them (all committed together), the answer for the caller, and optionally an error to raise once committed
+    (a refusal that still records something, such as an expiry or a failed verification)."""
+
+    operations: list[dict[str, Any]]
+    events: list[AuditEvent]
+    result: T = None  # type: ignore[assignment]
+    messages: list[outbox.Message] = field(default_factory=list)
+    head: dict[str, Any] | None = None  # the chain's head if read already (saves a read; first attempt only)
+    then_raise: Exception | None = None
+
+
+def commit_with_audit(
+    tables: TableStore,
+    decide: Callable[[str | None], Change[T] | T],
+    now: Callable[[], datetime],
+    *,
+    transactional_reads: bool = False,
+) -> T:
+    """Run `decide` and commit what it decided with its audit events and messages in one transaction, again
+    from the start (re-reading) whenever a concurrent writer got there first.
+
+    With `transactional_reads`, the transaction begins before `decide` reads, and `decide` gets its id: a row it
+    read that anyone changes before our commit fails the commit (and we decide again). It is rolled back
+    whatever `decide` raises or when it decides that nothing is to be written (returns a plain answer)."""
+
+    attempts = 0
+
+    def step() -> T:
+        nonlocal attempts
+        attempts += 1
+        tx = tables.begin() if transactional_reads else None
+        try:
+            decided = decide(tx)
+            if not isinstance(decided, Change):
+                if tx:
+                    tables.rollback(tx)
+                return decided
+            at = now()
+            operations = list(decided.operations)
+            operations += [outbox.message_operation(tables, m, at) for m in decided.messages]
+            head = decided.head if attempts == 1 else None  # after a lost race, the chain has moved on
+            operations += append_operations(tables, decided.events, iso(at), head)
+            tables.commit(operations, tx)
+        except BaseException:
+            if tx:
+                tables.rollback(tx)
+            raise
+        if decided.then_raise is not None:
+            raise decided.then_raise
+        return decided.result
+
+    return retry_conflicts(step)

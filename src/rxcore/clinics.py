@@ -113,11 +113,7 @@ def add_practitioner(
     if existing is None:
         saved = tables.create("practitioners", user_id, row, permissions)
     else:
-        saved = tables.call(
-            "patch",
-            f"/tablesdb/{database_id}/tables/practitioners/rows/{user_id}",
-            {"data": row, "permissions": permissions},
-        )
+        saved = tables.update("practitioners", user_id, row, permissions)
     try:
         Teams(client).create_membership(clinic_id, [role], user_id=user_id)
     except AppwriteException as exc:
@@ -162,8 +158,7 @@ def link_patient_account(
     permissions = row_permissions(patient["clinic_id"], {"user_id": user_id})
 
     def grant(table: str, row_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        path = f"/tablesdb/{database_id}/tables/{table}/rows/{row_id}"
-        return tables.call("patch", path, {"data": data or {}, "permissions": permissions})
+        return tables.update(table, row_id, data or {}, permissions)
 
     saved = grant("patients", patient_id, {"user_id": user_id})
     ids = [Query.select(["$id"])]

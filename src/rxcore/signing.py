@@ -1,7 +1,7 @@
 """Prescriber signatures: Ed25519 over the prescription's canonical form.
 
 Each practitioner has one key pair. The private key is stored only encrypted (AES-256-GCM under a key derived
-from the PRACTITIONER_KEY_SECRET function variable, bound to the practitioner's id) in a table no client role
+from the RX_PRACTITIONER_KEY_SECRET function variable, bound to the practitioner's id) in a table no client role
 can read; the public key and its fingerprint are on the practitioner's row, so anyone can verify."""
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from rxcore.errors import ServiceError
+from rxcore.errors import NotConfigured
 
 _RAW = serialization.Encoding.Raw
 
 
 def _wrapping_key(secret: str) -> bytes:
     if len(secret) < 32:
-        raise ServiceError(
-            500, "signing_not_configured", "PRACTITIONER_KEY_SECRET is missing or shorter than 32 characters."
+        raise NotConfigured(
+            "signing_not_configured", "RX_PRACTITIONER_KEY_SECRET is missing or shorter than 32 characters."
         )
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"rx-practitioner-key-v1").derive(secret.encode())
 

@@ -1,20 +1,26 @@
-"""Row access for the functions over the official SDK's transport, answering plain dicts.
+"""Row access for the functions over the official SDK's transport, answering plain dicts: the one place that
+knows the TablesDB REST paths (no service builds one).
 
-The SDK's typed models cost more than the calls on hot paths (prescribing, dispensing), so rows stay dicts.
-`commit` stages every write in one Appwrite transaction: they all land or none does. `retry_conflicts` re-runs
-a read-decide-write step when a concurrent writer got there first (a deterministic row id that already exists,
-or a row changed since the transaction began)."""
+The SDK's typed models cost more than the calls on hot paths (prescribing, dispensing, a dm+d bulk write of 100
+rows), so rows stay dicts. `commit` stages every write in one Appwrite transaction: they all land or none does.
+`retry_conflicts` re-runs a read-decide-write step when a concurrent writer got there first (a deterministic row
+id that already exists, or a row changed since the transaction began). With `transient_retries`, a call that
+fails in a passing way (a dropped connection, 429, 5xx) is retried with backoff: for idempotent bulk writers.
+
+`TableStore` is the interface services use; tests/support/memory_tables.py is an in-memory one for unit tests."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import requests
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
+
+from rxcore.retry import exponential, jittered, retry
 
 T = TypeVar("T")
 CONFLICT_TYPES = {
@@ -24,28 +30,58 @@ CONFLICT_TYPES = {
     "row_unique_constraint_violation",
     "document_unique_constraint_violation",
 }
+TRANSIENT_CODES = {0, 408, 425, 429, 500, 502, 503, 504}
+BULK = 100  # Appwrite's limit of rows per bulk request and operations per staging call
 
 
-def is_conflict(exc: AppwriteException) -> bool:
-    return exc.code == 409 and exc.type in CONFLICT_TYPES
+def is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, AppwriteException) and exc.code == 409 and exc.type in CONFLICT_TYPES
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, AppwriteException):
+        return exc.code in TRANSIENT_CODES
+    return isinstance(exc, requests.RequestException)
 
 
 def retry_conflicts(step: Callable[[], T], attempts: int = 40, sleep: Callable[[float], None] = time.sleep) -> T:
     """Run `step` again (after a short random pause) while it loses a race to another writer."""
-    for attempt in range(attempts):
-        try:
-            return step()
-        except AppwriteException as exc:
-            if not is_conflict(exc) or attempt == attempts - 1:
-                raise
-            sleep(random.uniform(0.002, 0.01) * min(attempt + 1, 8))
-    raise AssertionError("unreachable")
+    return retry(step, worth_retrying=is_conflict, attempts=attempts, pause=jittered(0.002, 0.01), sleep=sleep)
+
+
+class TableStore(Protocol):
+    """What services need from the database (Tables here; an in-memory fake in the unit tests)."""
+
+    database_id: str
+
+    def get(self, table: str, row_id: str) -> dict[str, Any] | None: ...
+    def list(self, table: str, queries: list[str]) -> list[dict[str, Any]]: ...
+    def each(self, table: str, queries: list[str], page: int = 1000) -> Iterator[dict[str, Any]]: ...
+    def create(self, table: str, row_id: str, data: dict[str, Any], permissions: list[str] | None = None) -> dict: ...
+    def update(
+        self, table: str, row_id: str, data: dict[str, Any], permissions: list[str] | None = None
+    ) -> dict[str, Any]: ...
+    def upsert_many(self, table: str, rows: list[dict[str, Any]]) -> None: ...
+    def increment(self, table: str, row_id: str, column: str, value: float = 1, max: float | None = None) -> dict: ...
+    def op(self, action: str, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]: ...
+    def begin(self) -> str: ...
+    def commit(self, operations: list[dict[str, Any]], transaction_id: str | None = None) -> None: ...
+    def rollback(self, transaction_id: str) -> None: ...
 
 
 class Tables:
-    def __init__(self, client: Client, database_id: str = "main"):
+    def __init__(
+        self,
+        client: Client,
+        database_id: str = "main",
+        *,
+        transient_retries: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.client = client
         self.database_id = database_id
+        self.transient_retries = transient_retries
+        self.sleep = sleep
         # SDK services add the project header per call; the raw transport needs it spelled out.
         self.headers = {"content-type": "application/json", "X-Appwrite-Project": client.get_config("project")}
 
@@ -53,19 +89,27 @@ class Tables:
         path = f"/tablesdb/{self.database_id}/tables/{table}/rows"
         return f"{path}/{row_id}" if row_id else path
 
-    def call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.call(method, path, self.headers, params or {})
+    def _call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        def once() -> Any:
+            return self.client.call(method, path, self.headers, params or {})
 
+        if not self.transient_retries:
+            return once()
+        pause = exponential(0.2, 5.0)
+        attempts = self.transient_retries + 1
+        return retry(once, worth_retrying=is_transient, attempts=attempts, pause=pause, sleep=self.sleep)
+
+    # --- reads ---------------------------------------------------------------------------------------------------
     def get(self, table: str, row_id: str) -> dict[str, Any] | None:
         try:
-            return self.call("get", self._rows(table, row_id))
+            return self._call("get", self._rows(table, row_id))
         except AppwriteException as exc:
             if exc.code == 404:
                 return None
             raise
 
     def list(self, table: str, queries: list[str]) -> list[dict[str, Any]]:
-        return self.call("get", self._rows(table), {"queries": queries, "total": False})["rows"]
+        return self._call("get", self._rows(table), {"queries": queries, "total": False})["rows"]
 
     def each(self, table: str, queries: list[str], page: int = 1000) -> Iterator[dict[str, Any]]:
         """Every row `queries` select, read page by page with a cursor (so `total`'s 5,000 cap does not apply and
@@ -78,40 +122,72 @@ class Tables:
                 return
             cursor = [Query.cursor_after(rows[-1]["$id"])]
 
+    # --- single-row writes ---------------------------------------------------------------------------------------
     def create(self, table: str, row_id: str, data: dict[str, Any], permissions: list[str] | None = None) -> dict:
         params: dict[str, Any] = {"rowId": row_id, "data": data}
         if permissions is not None:
             params["permissions"] = permissions
-        return self.call("post", self._rows(table), params)
+        return self._call("post", self._rows(table), params)
 
-    def update(self, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        return self.call("patch", self._rows(table, row_id), {"data": data})
+    def update(
+        self, table: str, row_id: str, data: dict[str, Any], permissions: list[str] | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"data": data}
+        if permissions is not None:
+            params["permissions"] = permissions
+        return self._call("patch", self._rows(table, row_id), params)
 
-    def increment(self, table: str, row_id: str, column: str, value: float = 1) -> dict[str, Any]:
-        return self.call("patch", f"{self._rows(table, row_id)}/{column}/increment", {"value": value})
+    def upsert(self, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self._call("put", self._rows(table, row_id), {"data": data})
 
+    def increment(
+        self,
+        table: str,
+        row_id: str,
+        column: str,
+        value: float = 1,
+        max: float | None = None,  # noqa: A002
+    ) -> dict[str, Any]:
+        """Add `value` atomically; with `max`, Appwrite refuses (400 *_limit_exceeded) an increment past it."""
+        params: dict[str, Any] = {"value": value}
+        if max is not None:
+            params["max"] = max
+        return self._call("patch", f"{self._rows(table, row_id)}/{column}/increment", params)
+
+    # --- bulk writes ---------------------------------------------------------------------------------------------
+    def upsert_many(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Create or replace rows (each with its `$id`, optionally `$permissions`), 100 per request."""
+        for start in range(0, len(rows), BULK):
+            self._call("put", self._rows(table), {"rows": rows[start : start + BULK]})
+
+    def update_where(self, table: str, ids: list[str], data: dict[str, Any]) -> None:
+        """Set `data` on the rows with these ids, 100 per request."""
+        for start in range(0, len(ids), BULK):
+            queries = [Query.equal("$id", ids[start : start + BULK])]
+            self._call("patch", self._rows(table), {"data": data, "queries": queries})
+
+    # --- transactions --------------------------------------------------------------------------------------------
     def op(self, action: str, table: str, row_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """One operation for `commit`."""
         return {"action": action, "databaseId": self.database_id, "tableId": table, "rowId": row_id, "data": data}
 
     def begin(self) -> str:
-        return self.call("post", "/tablesdb/transactions", {"ttl": 60})["$id"]
+        return self._call("post", "/tablesdb/transactions", {"ttl": 60})["$id"]
 
     def commit(self, operations: list[dict[str, Any]], transaction_id: str | None = None) -> None:
         """Stage `operations` and commit them as one transaction (rolled back if staging fails)."""
         tx = transaction_id or self.begin()
         try:
-            for start in range(0, len(operations), 100):
-                self.call(
-                    "post", f"/tablesdb/transactions/{tx}/operations", {"operations": operations[start : start + 100]}
-                )
+            for start in range(0, len(operations), BULK):
+                staged = {"operations": operations[start : start + BULK]}
+                self._call("post", f"/tablesdb/transactions/{tx}/operations", staged)
         except Exception:
             self.rollback(tx)
             raise
-        self.call("patch", f"/tablesdb/transactions/{tx}", {"commit": True})
+        self._call("patch", f"/tablesdb/transactions/{tx}", {"commit": True})
 
     def rollback(self, transaction_id: str) -> None:
         try:
-            self.call("patch", f"/tablesdb/transactions/{transaction_id}", {"rollback": True})
+            self._call("patch", f"/tablesdb/transactions/{transaction_id}", {"rollback": True})
         except AppwriteException:
             pass  # already failed or expired: nothing was applied either way

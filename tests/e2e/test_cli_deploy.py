@@ -29,8 +29,8 @@ def _deploy(server: LocalServer, *args: str) -> subprocess.CompletedProcess:
         "APPWRITE_ENDPOINT": server.endpoint,
         "APPWRITE_PROJECT_ID": server.project_id,
         "APPWRITE_API_KEY": server.api_key,
-        "PRACTITIONER_KEY_SECRET": "deploy-test-practitioner-secret",
-        "PORTAL_TOKEN_SECRET": "deploy-test-portal-secret",
+        "RX_PRACTITIONER_KEY_SECRET": "deploy-test-practitioner-secret",
+        "RX_PORTAL_TOKEN_SECRET": "deploy-test-portal-secret",
     }
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / "deploy.py"), *args],
@@ -87,7 +87,7 @@ def test_a_fresh_server_gets_everything_and_a_second_deploy_changes_nothing(targ
     assert _columns(admin) == columns
     assert tables.get_row("main", "clinics", "kept-clinic").data["name"] == "Kept"
     secrets = {v.key: v for v in functions.list_variables("patient-portal").variables}
-    assert secrets["PORTAL_TOKEN_SECRET"].secret is True and secrets["PORTAL_TOKEN_SECRET"].value == ""
+    assert secrets["RX_PORTAL_TOKEN_SECRET"].secret is True and secrets["RX_PORTAL_TOKEN_SECRET"].value == ""
 
 
 def test_a_push_that_would_lose_a_column_is_refused(target, tmp_path):

@@ -97,14 +97,7 @@ def upload(admin: Client, path) -> str:
 def all_rows(admin: Client, table: str) -> dict[str, dict]:
     store = AppwriteCatalogue(admin)
     try:
-        rows, cursor = {}, None
-        while True:
-            queries = [Query.limit(1000)] + ([Query.cursor_after(cursor)] if cursor else [])
-            page = store._call("get", store._path(table), {"queries": queries, "total": False})["rows"]
-            rows.update({r["$id"]: r for r in page})
-            if len(page) < 1000:
-                return rows
-            cursor = page[-1]["$id"]
+        return {row["$id"]: row for row in store.tables.each(table, [])}
     finally:
         store.close()
 
@@ -125,7 +118,7 @@ def expected_rows(path) -> dict[str, str]:
 
 def test_a_bad_trud_key_is_a_clear_error_and_nothing_is_marked_complete(platform_admin, pharmacy_admin, trud):
     trud.archive = SMALL
-    code, body = execute(pharmacy_admin, {"operation": "sync"})
+    code, body = execute(pharmacy_admin, {"action": "sync"})
     assert code == 502 and body["type"] == "trud_key_invalid" and "TRUD_API_KEY" in body["message"]
     assert "wrong-key" not in json.dumps(body)  # the key is never echoed
     assert complete_releases(platform_admin) == []
@@ -133,7 +126,7 @@ def test_a_bad_trud_key_is_a_clear_error_and_nothing_is_marked_complete(platform
 
 def test_only_admins_may_execute_the_sync(clinician, guest_of_platform):
     for client in (clinician, guest_of_platform):
-        error = error_of(Functions(client).create_execution, FUNCTION, json.dumps({"operation": "status"}))
+        error = error_of(Functions(client).create_execution, FUNCTION, json.dumps({"action": "status"}))
         assert error.code == 401
 
 
@@ -145,7 +138,7 @@ def guest_of_platform(platform) -> Client:
 def test_sync_from_trud_then_unchanged_release_is_skipped_without_download(platform_admin, pharmacy_admin, trud):
     set_variable(platform_admin, "TRUD_API_KEY", "good-key")
     trud.requests.clear()
-    code, body = execute(pharmacy_admin, {"operation": "sync"})
+    code, body = execute(pharmacy_admin, {"action": "sync"})
     assert code == 200 and body["status"] == "complete", body
     assert body["release"] == "11.2.0_20261116000001"
     assert any(p.startswith("/download/") for p in trud.requests)
@@ -169,11 +162,11 @@ def test_sync_from_trud_then_unchanged_release_is_skipped_without_download(platf
     assert "good-key" not in release.data["trud"]  # provenance keeps TRUD's JSON without the keyed URLs
 
     trud.requests.clear()
-    code, body = execute(pharmacy_admin, {"operation": "sync"})
+    code, body = execute(pharmacy_admin, {"action": "sync"})
     assert code == 200 and body == {"status": "skipped", "release": "11.2.0_20261116000001", "reason": "unchanged"}
     assert not any(p.startswith("/download/") for p in trud.requests)
 
-    code, status = execute(pharmacy_admin, {"operation": "status"})
+    code, status = execute(pharmacy_admin, {"operation": "status"})  # the deprecated selector still works
     assert status["lastComplete"]["$id"] == "11.2.0_20261116000001"
     assert status["lastComplete"]["counts"]["medicines"]["ampp"]["records"] == 270
 
@@ -240,7 +233,7 @@ def test_a_derived_release_changes_adds_and_retires_exactly(platform_admin, phar
     before = all_rows(platform_admin, "medicines")
     path, diff = releases["gen1"]
     code, body = execute(
-        pharmacy_admin, {"operation": "sync", "bucketId": "dmd_uploads", "fileId": upload(platform_admin, path)}
+        pharmacy_admin, {"action": "sync", "bucketId": "dmd_uploads", "fileId": upload(platform_admin, path)}
     )
     assert code == 200 and body["status"] == "complete", body
     key = body["release"]
@@ -291,10 +284,10 @@ def test_an_interrupted_sync_is_never_complete_and_a_rerun_ends_like_a_clean_one
     assert TablesDB(platform_admin).get_row("main", "dmd_releases", key).data["status"] == "running"
 
     file_id = upload(platform_admin, path)
-    code, body = execute(pharmacy_admin, {"operation": "sync", "bucketId": "dmd_uploads", "fileId": file_id})
+    code, body = execute(pharmacy_admin, {"action": "sync", "bucketId": "dmd_uploads", "fileId": file_id})
     assert code == 409 and body["type"] == "dmd_sync_running"  # looks alive: no second writer
     code, body = execute(
-        pharmacy_admin, {"operation": "sync", "bucketId": "dmd_uploads", "fileId": file_id, "force": True}
+        pharmacy_admin, {"action": "sync", "bucketId": "dmd_uploads", "fileId": file_id, "force": True}
     )
     assert code == 200 and body["status"] == "complete", body
     assert body["counts"]["tables"]["medicines"]["written"] < body["counts"]["tables"]["medicines"]["records"]
@@ -333,7 +326,7 @@ def test_bad_archives_give_clear_errors_and_are_never_complete(
 ):
     path = broken_archive(tmp_path, kind)
     code, body = execute(
-        pharmacy_admin, {"operation": "sync", "bucketId": "dmd_uploads", "fileId": upload(platform_admin, path)}
+        pharmacy_admin, {"action": "sync", "bucketId": "dmd_uploads", "fileId": upload(platform_admin, path)}
     )
     assert (code, body["type"]) == (status, error_type) and needle in body["message"]
     assert path.name[len("nhsbsa_dmd_") : -4] not in complete_releases(platform_admin)
@@ -343,16 +336,16 @@ def test_a_wrong_checksum_from_trud_is_refused(platform_admin, pharmacy_admin, t
     trud.archive = releases["gen2"][0]
     trud.sha256_override = "AB" * 32
     try:
-        code, body = execute(pharmacy_admin, {"operation": "sync", "force": True})
+        code, body = execute(pharmacy_admin, {"action": "sync", "force": True})
     finally:
         trud.sha256_override = None
     assert code == 502 and body["type"] == "dmd_checksum_mismatch" and "nothing was synced" in body["message"]
 
 
 def test_bad_requests_are_appwrite_shaped(pharmacy_admin):
-    assert execute(pharmacy_admin, {"operation": "rebuild"})[1]["type"] == "general_argument_invalid"
-    code, body = execute(pharmacy_admin, {"operation": "sync", "bucketId": "dmd_uploads"})
+    assert execute(pharmacy_admin, {"action": "rebuild"})[1]["type"] == "general_argument_invalid"
+    code, body = execute(pharmacy_admin, {"action": "sync", "bucketId": "dmd_uploads"})
     assert code == 400 and "bucketId" in body["message"]
-    code, body = execute(pharmacy_admin, {"operation": "sync", "force": "yes"})
+    code, body = execute(pharmacy_admin, {"action": "sync", "force": "yes"})
     assert code == 400 and "force" in body["message"]
     assert os.environ.get("TRUD_API_KEY") is None  # the tests never need a real key

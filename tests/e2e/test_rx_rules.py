@@ -59,8 +59,8 @@ def dispense(rx, number, key, lines, who="pharmacist"):
             "controlled_drug_quantity_words_required",
         ),
         ([morphine_item()], "uk_no_address", "patient_address_required"),
-        ([uk_item(), uk_item(quantity=-3)], "uk", "prescription_invalid"),
-        ([], "uk", "prescription_invalid"),
+        ([uk_item(), uk_item(quantity=-3)], "uk", "general_argument_invalid"),
+        ([], "uk", "general_argument_invalid"),
     ],
 )
 def test_bad_prescriptions_are_refused_and_write_nothing(rx, items, patient, type_):
@@ -194,7 +194,7 @@ def test_lookup_errors_and_states(rx):
         code, answer = dispense(rx, number, f"bad-{type_}", lines)
         assert answer["type"] == type_, answer
     code, answer = dispense(rx, number, "zero", [(item_id, 0)])
-    assert (code, answer["type"]) == (400, "dispense_invalid")
+    assert (code, answer["type"]) == (400, "general_argument_invalid")
     assert counts(rx) == before | {
         "prescriptions": before["prescriptions"] + 1,
         "prescription_items": before["prescription_items"] + 1,

@@ -132,6 +132,7 @@ class World:
         execution = Functions(client).create_execution(function_id, json.dumps(body))
         code = int(execution.responsestatuscode)
         assert val(execution.status) == ("completed" if code < 500 else "failed"), execution.errors
+        assert execution.responsebody, f"HTTP {code} without a body; errors: {execution.errors}"
         return code, json.loads(execution.responsebody)
 
     def prescribe(self, who: str, **body: Any) -> tuple[int, dict]:
@@ -146,8 +147,8 @@ class World:
 
 def build(server: LocalServer, admin: Client) -> World:
     world = World(server, admin)
-    set_function_variable(admin, "prescription-create", "PRACTITIONER_KEY_SECRET", secrets.token_urlsafe(32))
-    set_function_variable(admin, "patient-portal", "PORTAL_TOKEN_SECRET", secrets.token_urlsafe(32))
+    set_function_variable(admin, "prescription-create", "RX_PRACTITIONER_KEY_SECRET", secrets.token_urlsafe(32))
+    set_function_variable(admin, "patient-portal", "RX_PORTAL_TOKEN_SECRET", secrets.token_urlsafe(32))
     tables = world.tables
     for row in MEDICINES.values():
         tables.create("medicines", row["code"], row)

@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
 
 from rxcore.function_shell import run  # noqa: E402
-from rxcore.portal.service import handle  # noqa: E402
+from rxcore.portal.service import actions  # noqa: E402
 
 
 def main(context):
-    return run(context, handle)
+    return run(context, actions)

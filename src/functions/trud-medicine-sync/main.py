@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
 
-from rxcore.dmd.service import handle  # noqa: E402
+from rxcore.dmd.service import actions  # noqa: E402
 from rxcore.function_shell import run  # noqa: E402
 
 
 def main(context):
-    return run(context, handle)
+    return run(context, actions)

@@ -9,7 +9,7 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rxcore.errors import ServiceError
+from rxcore.errors import BadRequest, ServiceError
 
 MEMBER = re.compile(r"^(?:.*/)?f_([a-z]+)2_\d(\d{6})\.xml$", re.IGNORECASE)
 GTIN_ZIP = re.compile(r"^(?:.*/)?week\d{6}-r2_\d-GTIN\.zip$", re.IGNORECASE)
@@ -21,7 +21,7 @@ KINDS = ("lookup", "ingredient", "vtm", "vmp", "vmpp", "amp", "gtin", "ampp")
 
 
 def archive_error(message: str) -> ServiceError:
-    return ServiceError(400, "dmd_archive_invalid", message)
+    return BadRequest("dmd_archive_invalid", message)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """The trud-medicine-sync function's actions:
 
-{"operation": "sync"}                                         newest release of TRUD item 24
-{"operation": "sync", "bucketId": "...", "fileId": "..."}     a release zip uploaded to Storage
-{"operation": "sync", ..., "force": true}                     sync even if unchanged (or another looks running)
-{"operation": "status"}                                       the last sync and the last complete one
-"""
+{"action": "sync"}                                         newest release of TRUD item 24
+{"action": "sync", "bucketId": "...", "fileId": "..."}     a release zip uploaded to Storage
+{"action": "sync", ..., "force": true}                     sync even if unchanged (or another looks running)
+{"action": "status"}                                       the last sync and the last complete one
+
+A scheduled execution syncs. `operation` is the older name of `action`, still accepted (deprecated)."""
 
 from __future__ import annotations
 
@@ -15,41 +16,60 @@ from typing import Any
 
 import orjson
 from appwrite.services.storage import Storage
+from pydantic import Field, model_validator
 
-from rxcore.errors import ServiceError
-from rxcore.function_shell import FunctionRequest
+from rxcore.actions import Dispatcher, RequestModel, RowId
+from rxcore.identity import Caller
+from rxcore.settings import DmdSettings
 
 from .appwrite_store import AppwriteCatalogue
 from .sync import DmdSync, Source
 from .trud import TrudClient
 
+actions = Dispatcher("trud-medicine-sync", on_schedule="sync", settings=DmdSettings, legacy_selector="operation")
+# Who may run it is Appwrite's `execute` (admins by label), API keys and the schedule: none of the last two carries a
+# user, so the actions take callers without one (`guests=True`); the catalogue is not personal data.
 
-def _invalid(message: str) -> ServiceError:
-    return ServiceError(400, "general_argument_invalid", message)
+
+class Sync(RequestModel):
+    bucket_id: RowId | None = Field(None, description="with fileId: sync this uploaded release zip")
+    file_id: RowId | None = None
+    force: bool = Field(False, description="sync even if unchanged, or if another sync looks running")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Sync:
+        if (self.bucket_id is None) != (self.file_id is None):
+            raise ValueError("give both `bucketId` and `fileId` to sync an uploaded zip, or neither")
+        return self
 
 
-def handle(request: FunctionRequest) -> dict[str, Any]:
-    body = request.body
-    operation = body.get("operation", "sync" if request.trigger == "schedule" else None)
-    store = AppwriteCatalogue(
-        request.client,
-        database_id=request.env.get("DMD_DATABASE_ID", "main"),
-        workers=int(request.env.get("DMD_WRITE_CONCURRENCY", "4")),
-    )
+class Status(RequestModel):
+    pass
+
+
+def _store(c: Caller) -> AppwriteCatalogue:
+    settings: DmdSettings = c.settings  # type: ignore[assignment]
+    return AppwriteCatalogue(c.request.client, settings.database_id, workers=settings.write_concurrency)
+
+
+@actions.action("sync", Sync, guests=True)
+def sync(c: Caller, params: Sync) -> dict[str, Any]:
+    """Bring `medicines` up to the newest dm+d release (from TRUD, or a zip uploaded to Storage)."""
+    store = _store(c)
     try:
-        if operation == "status":
-            return status(store)
-        if operation != "sync":
-            raise _invalid('Invalid `operation` param: must be "sync" or "status".')
-        force = body.get("force", False)
-        if not isinstance(force, bool):
-            raise _invalid("Invalid `force` param: must be a boolean.")
-        bucket_id, file_id = body.get("bucketId"), body.get("fileId")
-        if bucket_id is None and file_id is None:
-            return sync_from_trud(request, store, force)
-        if not isinstance(bucket_id, str) or not isinstance(file_id, str) or not bucket_id or not file_id:
-            raise _invalid("Invalid `bucketId`/`fileId` params: give both, as strings, to sync an uploaded zip.")
-        return sync_from_bucket(request, store, bucket_id, file_id, force)
+        if params.bucket_id is None or params.file_id is None:
+            return sync_from_trud(c, store, params.force)
+        return sync_from_bucket(c, store, params.bucket_id, params.file_id, params.force)
+    finally:
+        store.close()
+
+
+@actions.action("status", Status, guests=True)
+def status(c: Caller, params: Status) -> dict[str, Any]:
+    """The last sync and the last complete one."""
+    store = _store(c)
+    try:
+        return {"last": _decoded(store.last_release()), "lastComplete": _decoded(store.last_complete_release())}
     finally:
         store.close()
 
@@ -64,11 +84,8 @@ def _decoded(release: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def status(store: AppwriteCatalogue) -> dict[str, Any]:
-    return {"last": _decoded(store.last_release()), "lastComplete": _decoded(store.last_complete_release())}
-
-
-def sync_from_bucket(request: FunctionRequest, store, bucket_id: str, file_id: str, force: bool) -> dict[str, Any]:
+def sync_from_bucket(c: Caller, store, bucket_id: str, file_id: str, force: bool) -> dict[str, Any]:
+    request = c.request
     storage = Storage(request.client)
     meta = storage.get_file(bucket_id, file_id)
     with tempfile.TemporaryDirectory(prefix="dmd-") as tmp:
@@ -83,10 +100,9 @@ def sync_from_bucket(request: FunctionRequest, store, bucket_id: str, file_id: s
         return DmdSync(store, log=request.log).run(source, force=force)
 
 
-def sync_from_trud(request: FunctionRequest, store, force: bool) -> dict[str, Any]:
-    trud = TrudClient(
-        request.env.get("TRUD_API_KEY", ""), base_url=request.env.get("TRUD_API_BASE_URL", "https://isd.digital.nhs.uk")
-    )
+def sync_from_trud(c: Caller, store, force: bool) -> dict[str, Any]:
+    request, settings = c.request, c.settings
+    trud = TrudClient(settings.trud_api_key.get_secret_value(), base_url=settings.trud_api_base_url)  # type: ignore[attr-defined]
     release = trud.latest_release()
     name = release.get("archiveFileName", "")
     sync = DmdSync(store, log=request.log)

@@ -14,7 +14,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from rxcore.errors import ServiceError
+from rxcore.errors import NotConfigured, ServiceError
+from rxcore.retry import exponential, retry
 
 DMD_ITEM = 24
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -31,7 +32,7 @@ class TrudClient:
         sleep: Callable[[float], None] = time.sleep,
     ):
         if not api_key:
-            raise ServiceError(500, "trud_not_configured", "TRUD_API_KEY is not set for this function.")
+            raise NotConfigured("trud_not_configured", "TRUD_API_KEY is not set for this function.")
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -42,22 +43,28 @@ class TrudClient:
         return text.replace(self.api_key, "<key>")
 
     def _open(self, url: str):
-        for attempt in range(self.retries + 1):
-            try:
-                return urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - https URL from TRUD
-            except urllib.error.HTTPError as exc:
-                if exc.code in RETRYABLE and attempt < self.retries:
-                    self.sleep(2.0 * 2**attempt)
-                    continue
-                raise self._http_error(exc) from None
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                if attempt < self.retries:
-                    self.sleep(2.0 * 2**attempt)
-                    continue
-                raise ServiceError(
-                    502, "trud_unavailable", f"TRUD could not be reached: {self._redact(str(exc))}"
-                ) from None
-        raise AssertionError("unreachable")
+        def worth_retrying(exc: BaseException) -> bool:
+            if isinstance(exc, urllib.error.HTTPError):
+                return exc.code in RETRYABLE
+            return isinstance(exc, (urllib.error.URLError, TimeoutError, OSError))
+
+        def attempt():
+            return urllib.request.urlopen(url, timeout=self.timeout)  # noqa: S310 - https URL from TRUD
+
+        try:
+            return retry(
+                attempt,
+                worth_retrying=worth_retrying,
+                attempts=self.retries + 1,
+                pause=exponential(2.0, 60.0),
+                sleep=self.sleep,
+            )
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(exc) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise ServiceError(
+                502, "trud_unavailable", f"TRUD could not be reached: {self._redact(str(exc))}"
+            ) from None
 
     def _http_error(self, exc: urllib.error.HTTPError) -> ServiceError:
         try:

@@ -19,17 +19,20 @@ from typing import Any
 
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
+from appwrite.services.functions import Functions
 from appwrite.services.storage import Storage
 
 from rxcore import audit, csvsafe
-from rxcore.access import Caller, caller, clinic_member, require_keys, text_field
+from rxcore.actions import Dispatcher
 from rxcore.clock import iso
-from rxcore.errors import ServiceError
+from rxcore.errors import Conflict, NotFound, ServiceError, invalid_argument
 from rxcore.files import put_file
-from rxcore.function_shell import FunctionRequest
+from rxcore.identity import Caller
 from rxcore.patient_import.reader import read_table
+from rxcore.patient_import.requests import ImportStatus, RunImport
 from rxcore.patient_import.validate import RowResult, key_column, validate_row
 from rxcore.patients import FIELDS
+from rxcore.settings import ImportSettings
 from rxcore.tables import retry_conflicts
 
 CHUNK = 100
@@ -37,29 +40,24 @@ SAVE_EVERY = 2000  # rows between progress saves (and audit events)
 STALE_AFTER = timedelta(seconds=90)  # a running batch without a heartbeat for this long is taken over
 STAFF_ROLES = {"owner", "admin", "staff", "prescriber", "pharmacist"}
 COUNTS = ("rows", "created", "updated", "skipped", "failed", "warnings")
+actions = Dispatcher("patient-import", default="import", settings=ImportSettings)
 
 
 def _staff_clinic(c: Caller, clinic_id: str) -> dict[str, Any]:
     """The clinic, if the caller is a confirmed member of its team with a staff role (else 404: not revealed)."""
-    return clinic_member(c, clinic_id, STAFF_ROLES)
+    return c.clinic_member(clinic_id, STAFF_ROLES)
 
 
-def _mapping(body: dict[str, Any], header: list[str]) -> dict[str, str]:
-    mapping = body.get("mapping")
-    if not isinstance(mapping, dict) or not mapping or not all(isinstance(v, str) for v in mapping.values()):
-        raise ServiceError(400, "import_mapping_invalid", "`mapping` is an object {file column: patient field}.")
+def _mapping(mapping: dict[str, str], header: list[str]) -> dict[str, str]:
+    """The mapping, checked against the file's header and the patient fields."""
     unknown = sorted(set(mapping.values()) - set(FIELDS))
     missing = sorted(set(mapping) - set(header))
     if unknown:
-        raise ServiceError(
-            400, "import_mapping_invalid", f"Unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELDS)}."
-        )
+        raise invalid_argument(f"`mapping`: unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELDS)}.")
     if missing:
-        raise ServiceError(
-            400, "import_mapping_invalid", f"Column(s) {', '.join(missing)} are not in the file's header."
-        )
+        raise invalid_argument(f"`mapping`: column(s) {', '.join(missing)} are not in the file's header.")
     if len(set(mapping.values())) != len(mapping):
-        raise ServiceError(400, "import_mapping_invalid", "Two columns map to the same field.")
+        raise invalid_argument("`mapping`: two columns map to the same field.")
     return mapping
 
 
@@ -136,7 +134,7 @@ class Importer:
             writes.append(payload)
             ids.append(payload["$id"])
         if writes and not dry:
-            self.t.call("put", f"/tablesdb/{self.t.database_id}/tables/patients/rows", {"rows": writes})
+            self.t.upsert_many("patients", writes)
         return counts, ids
 
     @staticmethod
@@ -161,12 +159,7 @@ class Importer:
                             "message": message[:400],
                         }
                     )
-        for start in range(0, len(rows), CHUNK):
-            self.t.call(
-                "put",
-                f"/tablesdb/{self.t.database_id}/tables/patient_import_errors/rows",
-                {"rows": rows[start : start + CHUNK]},
-            )
+        self.t.upsert_many("patient_import_errors", rows)
 
     def submit(self, valid: list[RowResult], checked: list[RowResult]) -> None:
         self.in_flight.append(self.pool.submit(self._chunk, valid, checked))
@@ -286,25 +279,21 @@ class Importer:
         rows = self.t.each("patient_import_errors", [Query.equal("batch_id", self.batch["$id"])])
         for row in sorted(rows, key=lambda r: (r["line"], r["severity"], r["column"])):
             writer.writerow([row["line"], row["column"], row["value"], row["severity"], row["message"]])
-        bucket = self.c.request.env.get("IMPORT_REPORT_BUCKET_ID", "import_reports")
+        bucket = self.c.settings.report_bucket_id
         filename = f"import-{self.batch['$id']}-errors.csv"
         permissions = [f'read("team:{self.clinic["$id"]}")']
         content = out.getvalue().encode()
         return put_file(self.c.request.client, bucket, self.batch["$id"], content, filename, "text/csv", permissions)
 
 
-def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"fileId", "clinicId", "mapping", "mode", "dryRun"})
-    clinic_id = text_field(body, "clinicId", limit=36)
-    file_id = text_field(body, "fileId", limit=36)
-    mode = body.get("mode", "create")
-    dry_run = body.get("dryRun", False)
-    if mode not in ("create", "upsert") or not isinstance(dry_run, bool):
-        raise ServiceError(400, "general_argument_invalid", "`mode` is create or upsert; `dryRun` true or false.")
+@actions.action("import", RunImport)
+def run_import(c: Caller, params: RunImport) -> dict[str, Any]:
+    """Import an uploaded patient list into a clinic (resumable; the same request again answers the batch)."""
+    clinic_id, file_id, mode, dry_run = params.clinic_id, params.file_id, params.mode, params.dry_run
     clinic = _staff_clinic(c, clinic_id)
-    bucket = c.request.env.get("IMPORT_BUCKET_ID", "patient_imports")
+    bucket = c.settings.import_bucket_id
     storage = Storage(c.request.client)
-    missing = ServiceError(404, "storage_file_not_found", f"No file {file_id} of yours in the {bucket} bucket.")
+    missing = NotFound("storage_file_not_found", f"No file {file_id} of yours in the {bucket} bucket.")
     try:
         meta = storage.get_file(bucket, file_id)
     except AppwriteException as exc:
@@ -315,7 +304,7 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         raise missing
     content = storage.get_file_download(bucket, file_id)
     header, records = read_table(content, meta.name)
-    mapping = _mapping(body, header)
+    mapping = _mapping(params.mapping, header)
     digest = hashlib.sha256(content).hexdigest()
     identity = json.dumps([clinic_id, digest, sorted(mapping.items()), mode, dry_run])
     batch_id = hashlib.sha256(identity.encode()).hexdigest()[:32]
@@ -323,7 +312,7 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     if batch is not None and batch["status"] == "completed":
         return {"batch": batch, "replayed": True}
     if batch is not None and batch["status"] == "running" and not _holder_gone(c, batch):
-        raise ServiceError(409, "import_in_progress", f"Batch {batch_id} is running; follow its progress with status.")
+        raise Conflict("import_in_progress", f"Batch {batch_id} is running; follow its progress with status.")
     if batch is None:
         row = {
             "clinic_id": clinic_id,
@@ -337,7 +326,7 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             "requested_by": c.user_id,
             "started_at": iso(c.now),
             "heartbeat_at": iso(c.now),
-            "execution_id": c.request.headers.get("x-appwrite-execution-id"),
+            "execution_id": c.request.execution_id,
             "cursor": 0,
             **dict.fromkeys(COUNTS, 0),
         }
@@ -347,7 +336,7 @@ def run_import(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             "status": "running",
             "heartbeat_at": iso(c.now),
             "error": None,
-            "execution_id": c.request.headers.get("x-appwrite-execution-id"),
+            "execution_id": c.request.execution_id,
         }
         batch = batch | c.tables.update("patient_imports", batch_id, resume)
     importer = Importer(c, clinic, batch, mapping)
@@ -369,11 +358,11 @@ def _holder_gone(c: Caller, batch: dict[str, Any]) -> bool:
     The execution that runs a batch is recorded on it; once that execution is no longer waiting or processing
     (the local server fails executions a crash interrupted; Appwrite's executor ends them at their timeout), the
     batch is free at once. Without that record, a batch whose heartbeat is older than STALE_AFTER is free."""
-    execution_id, function_id = batch.get("execution_id"), c.request.env.get("APPWRITE_FUNCTION_ID")
+    execution_id, function_id = batch.get("execution_id"), c.settings.function_id
     if execution_id and function_id:
         try:
-            execution = c.tables.call("get", f"/functions/{function_id}/executions/{execution_id}")
-            return execution.get("status") not in ("waiting", "processing")
+            execution = Functions(c.request.client).get_execution(function_id, execution_id)
+            return getattr(execution.status, "value", execution.status) not in ("waiting", "processing")
         except AppwriteException as exc:
             if exc.code == 404:
                 return True
@@ -381,23 +370,14 @@ def _holder_gone(c: Caller, batch: dict[str, Any]) -> bool:
     return not beat or c.now_fresh() - datetime.fromisoformat(beat) >= STALE_AFTER
 
 
-def status(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"batchId"})
-    batch = c.tables.get("patient_imports", text_field(body, "batchId", limit=36))
+@actions.action("status", ImportStatus)
+def status(c: Caller, params: ImportStatus) -> dict[str, Any]:
+    """A batch's progress and counts, and its error report's file id once finished."""
+    batch = c.tables.get("patient_imports", params.batch_id)
     if batch is None:
-        raise ServiceError(404, "import_not_found", "No such import batch.")
+        raise NotFound("import_not_found", "No such import batch.")
     _staff_clinic(c, batch["clinic_id"])
     if batch["status"] == "running" and _holder_gone(c, batch):
         # Its run ended without saying so (the server stopped): report it as the failure it is; a new run resumes.
         batch = batch | {"status": "failed", "error": "interrupted: the run stopped before it finished; run it again"}
     return {"batch": batch}
-
-
-ACTIONS = {"import": run_import, "status": status}
-
-
-def handle(request: FunctionRequest) -> dict[str, Any]:
-    action = request.body.get("action", "import")
-    if action not in ACTIONS:
-        raise ServiceError(400, "general_argument_invalid", f"`action` must be one of {', '.join(ACTIONS)}.")
-    return ACTIONS[action](caller(request), request.body)

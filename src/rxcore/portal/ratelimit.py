@@ -51,10 +51,9 @@ def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
     start = window_start(now, limit.window)
     row_id = hashlib.sha256(f"{limit.name}:{key}:{start.timestamp()}".encode()).hexdigest()[:32]
     retry = max(1, int((start + limit.window - now).total_seconds()))
-    path = f"/tablesdb/{tables.database_id}/tables/{TABLE}/rows/{row_id}/count/increment"
     for _ in range(3):
         try:
-            tables.call("patch", path, {"value": 1, "max": limit.attempts})
+            tables.increment(TABLE, row_id, "count", 1, max=limit.attempts)
             return
         except AppwriteException as exc:
             if exc.code == 404:

@@ -8,22 +8,23 @@ audited. See docs/functions/patient-portal.md."""
 from __future__ import annotations
 
 import base64
-from datetime import date
 from typing import Any
 
 from appwrite.query import Query
 
 from rxcore import audit
-from rxcore.access import Caller, caller, gather, require_keys
+from rxcore.actions import Dispatcher
 from rxcore.clock import iso
-from rxcore.errors import ServiceError
-from rxcore.function_shell import FunctionRequest
+from rxcore.errors import BadRequest, NotFound
+from rxcore.identity import Caller
 from rxcore.portal import receipt as receipt_pdf
-from rxcore.portal.access import identify, resolve_patient
-from rxcore.tables import Tables
+from rxcore.portal.access import identify
+from rxcore.portal.requests import History, Identify, PatientRequest, Preferences, PrescriptionOfPatient
+from rxcore.settings import PortalSettings
 
+actions = Dispatcher("patient-portal", settings=PortalSettings)
+actions.action("identify", Identify, guests=True)(identify)
 VISIBLE = ["signed", "partially_dispensed", "dispensed", "cancelled", "expired"]  # drafts are the prescriber's
-PAGE_MAX = 50
 PROFILE_FIELDS = (
     "given_name",
     "family_name",
@@ -77,10 +78,11 @@ def _pick(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {k: row.get(k) for k in fields}
 
 
-def _related(t: Tables, prescription_ids: list[str]) -> dict[str, Any]:
+def _related(c: Caller, prescription_ids: list[str]) -> dict[str, Any]:
     if not prescription_ids:
         return {"items": [], "records": []}
-    return gather(
+    t = c.tables
+    return c.gather(
         items=lambda: t.list(
             "prescription_items", [Query.equal("prescription_id", prescription_ids), Query.limit(1000)]
         ),
@@ -90,13 +92,19 @@ def _related(t: Tables, prescription_ids: list[str]) -> dict[str, Any]:
     )
 
 
-def _own_prescription(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    prescription_id = body.get("prescriptionId")
-    found = None
-    if isinstance(prescription_id, str) and prescription_id:
-        found = c.tables.get("prescriptions", prescription_id)
+def _patient(c: Caller, params: PatientRequest) -> dict[str, Any]:
+    """The patient this call is about (rxcore.identity). Identified by token, the patient is the actor the audit
+    names (actor_role "patient", detail via "token"); the bare id fits the actor column whatever id they have."""
+    patient = c.patient(params.token, params.patient_id)
+    if not c.request.user_id:
+        c.user_id = patient["$id"]
+    return patient
+
+
+def _own_prescription(c: Caller, patient: dict[str, Any], prescription_id: str) -> dict[str, Any]:
+    found = c.tables.get("prescriptions", prescription_id)
     if found is None or found["patient_id"] != patient["$id"] or found["status"] not in VISIBLE:
-        raise ServiceError(404, "prescription_not_found", "No prescription with this id is yours.")
+        raise NotFound("prescription_not_found", "No prescription with this id is yours.")
     return found
 
 
@@ -110,36 +118,26 @@ def _via(c: Caller) -> str:
     return "account" if c.request.user_id else "token"
 
 
-def _date(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat() if isinstance(value, str) else None
-    except ValueError:
-        raise ServiceError(400, "general_argument_invalid", f"`{key}` is a date, YYYY-MM-DD.") from None
-
-
-def history(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId", "limit", "cursor", "from", "to"})
-    limit = body.get("limit", 20)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_MAX:
-        raise ServiceError(400, "general_argument_invalid", f"`limit` is 1 to {PAGE_MAX}.")
+@actions.action("get_prescription_history", History, guests=True)
+def history(c: Caller, params: History) -> dict[str, Any]:
+    """The patient's prescriptions, newest first, paged with `cursor`, optionally between two dates."""
+    patient = _patient(c, params)
+    limit = params.limit
     queries = [
         Query.equal("patient_id", patient["$id"]),
         Query.equal("status", VISIBLE),
         Query.order_desc("signed_at"),
         Query.limit(limit + 1),
     ]
-    if start := _date(body, "from"):
-        queries.append(Query.greater_than_equal("signed_at", f"{start}T00:00:00.000+00:00"))
-    if end := _date(body, "to"):
-        queries.append(Query.less_than_equal("signed_at", f"{end}T23:59:59.999+00:00"))
-    if isinstance(body.get("cursor"), str):
-        queries.append(Query.cursor_after(body["cursor"]))
+    if params.first:
+        queries.append(Query.greater_than_equal("signed_at", f"{params.first}T00:00:00.000+00:00"))
+    if params.last:
+        queries.append(Query.less_than_equal("signed_at", f"{params.last}T23:59:59.999+00:00"))
+    if params.cursor:
+        queries.append(Query.cursor_after(params.cursor))
     rows = c.tables.list("prescriptions", queries)
     page, more = rows[:limit], len(rows) > limit
-    items = _related(c.tables, [r["$id"] for r in page])["items"] if page else []
+    items = _related(c, [r["$id"] for r in page])["items"] if page else []
     names: dict[str, list[str]] = {}
     for item in sorted(items, key=lambda i: i["line"]):
         names.setdefault(item["prescription_id"], []).append(item["name"])
@@ -150,10 +148,12 @@ def history(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[st
     }
 
 
-def detail(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId", "prescriptionId"})
-    prescription = _own_prescription(c, patient, body)
-    related = _related(c.tables, [prescription["$id"]])
+@actions.action("get_prescription_detail", PrescriptionOfPatient, guests=True)
+def detail(c: Caller, params: PrescriptionOfPatient) -> dict[str, Any]:
+    """One prescription: its items and every supply, with the PDF's file id."""
+    patient = _patient(c, params)
+    prescription = _own_prescription(c, patient, params.prescription_id)
+    related = _related(c, [prescription["$id"]])
     _audit(c, patient, "portal.prescription_viewed", "prescription", prescription["$id"])
     return {
         "prescription": _pick(prescription, PRESCRIPTION_FIELDS) | {"pdf_file_id": prescription.get("pdf_file_id")},
@@ -162,10 +162,12 @@ def detail(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str
     }
 
 
-def track(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId", "prescriptionId"})
-    prescription = _own_prescription(c, patient, body)
-    records = _related(c.tables, [prescription["$id"]])["records"]
+@actions.action("track_prescription_status", PrescriptionOfPatient, guests=True)
+def track(c: Caller, params: PrescriptionOfPatient) -> dict[str, Any]:
+    """Where a prescription is: signed, supplied (in part), cancelled, as a timeline."""
+    patient = _patient(c, params)
+    prescription = _own_prescription(c, patient, params.prescription_id)
+    records = _related(c, [prescription["$id"]])["records"]
     timeline = [{"at": prescription["signed_at"], "event": "signed"}]
     timeline += [
         {
@@ -187,40 +189,36 @@ def track(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str,
     }
 
 
-def profile(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId"})
+@actions.action("get_patient_profile", PatientRequest, guests=True)
+def profile(c: Caller, params: PatientRequest) -> dict[str, Any]:
+    """The patient's own record: identifiers, contact details, notification preferences."""
+    patient = _patient(c, params)
     _audit(c, patient, "portal.profile_viewed", "patient", patient["$id"])
     return {"patient": _pick(patient, ("$id", *PROFILE_FIELDS))}
 
 
-def _hhmm(value: Any, key: str) -> str | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, str)
-        or len(value) != 5
-        or value[2] != ":"
-        or not (value[:2].isdigit() and value[3:].isdigit() and int(value[:2]) < 24 and int(value[3:]) < 60)
-    ):
-        raise ServiceError(400, "general_argument_invalid", f"`{key}` is a time of day, HH:MM.")
-    return value
+PREFERENCE_COLUMNS = {
+    "email": "notify_email",
+    "sms": "notify_sms",
+    "whatsapp": "notify_whatsapp",
+    "quiet_hours_start": "quiet_hours_start",
+    "quiet_hours_end": "quiet_hours_end",
+}
 
 
-def update_preferences(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId", "email", "sms", "whatsapp", "quietHoursStart", "quietHoursEnd"})
-    update: dict[str, Any] = {}
-    for key, column in (("email", "notify_email"), ("sms", "notify_sms"), ("whatsapp", "notify_whatsapp")):
-        if key in body:
-            if not isinstance(body[key], bool):
-                raise ServiceError(400, "general_argument_invalid", f"`{key}` is true or false.")
-            update[column] = body[key]
-    for key, column in (("quietHoursStart", "quiet_hours_start"), ("quietHoursEnd", "quiet_hours_end")):
-        if key in body:
-            update[column] = _hhmm(body[key], key)
+@actions.action("update_patient_preferences", Preferences, guests=True)
+def update_preferences(c: Caller, params: Preferences) -> dict[str, Any]:
+    """Change how the patient hears from us: email, SMS, WhatsApp, quiet hours."""
+    patient = _patient(c, params)
+    given = params.model_fields_set
+    update = {column: getattr(params, field) for field, column in PREFERENCE_COLUMNS.items() if field in given}
+    for column in ("notify_email", "notify_sms", "notify_whatsapp"):
+        if column in update and update[column] is None:
+            raise BadRequest("general_argument_invalid", "`email`, `sms` and `whatsapp` are true or false.")
     if (update.get("notify_sms") or update.get("notify_whatsapp")) and not patient.get("phone"):
-        raise ServiceError(400, "patient_phone_required", "SMS and WhatsApp need a mobile number on your record.")
+        raise BadRequest("patient_phone_required", "SMS and WhatsApp need a mobile number on your record.")
     if not update:
-        raise ServiceError(400, "general_argument_invalid", "Give at least one preference to change.")
+        raise BadRequest("general_argument_invalid", "Give at least one preference to change.")
     event = c.event(
         "patient",
         "portal.preferences_updated",
@@ -236,10 +234,12 @@ def update_preferences(c: Caller, patient: dict[str, Any], body: dict[str, Any])
     return {"patient": _pick(patient | update, ("$id", *PROFILE_FIELDS))}
 
 
-def receipt(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"token", "patientId", "prescriptionId"})
-    prescription = _own_prescription(c, patient, body)
-    related = _related(c.tables, [prescription["$id"]])
+@actions.action("download_prescription_receipt", PrescriptionOfPatient, guests=True)
+def receipt(c: Caller, params: PrescriptionOfPatient) -> dict[str, Any]:
+    """A PDF receipt of what was supplied (base64)."""
+    patient = _patient(c, params)
+    prescription = _own_prescription(c, patient, params.prescription_id)
+    related = _related(c, [prescription["$id"]])
     ids = list({r["pharmacist_id"] for r in related["records"]})
     staff = c.tables.list("practitioners", [Query.equal("$id", ids), Query.limit(100)]) if ids else []
     pharmacists = {p["$id"]: p["name"] for p in staff}
@@ -250,31 +250,3 @@ def receipt(c: Caller, patient: dict[str, Any], body: dict[str, Any]) -> dict[st
         "contentType": "application/pdf",
         "base64": base64.b64encode(pdf).decode(),
     }
-
-
-ACTIONS = {
-    "get_prescription_history": history,
-    "get_prescription_detail": detail,
-    "track_prescription_status": track,
-    "get_patient_profile": profile,
-    "update_patient_preferences": update_preferences,
-    "download_prescription_receipt": receipt,
-}
-
-
-def handle(request: FunctionRequest) -> dict[str, Any]:
-    action = request.body.get("action")
-    c = caller(request, guests=True)
-    if action == "identify":
-        require_keys(request.body, {"nhsNumber", "dateOfBirth", "postcode", "medicareNumber", "medicareIrn"})
-        return identify(c, request.body, request.client_ip)
-    if action not in ACTIONS:
-        raise ServiceError(
-            400, "general_argument_invalid", f"`action` must be identify or one of {', '.join(ACTIONS)}."
-        )
-    patient = resolve_patient(c, request.body)
-    if not request.user_id:
-        # Identified by token: the audit names the patient as the actor (actor_role "patient", detail via "token").
-        # The bare id fits the 36-character actor column whatever id the patient has (an import gives 32 hex).
-        c.user_id = patient["$id"]
-    return ACTIONS[action](c, patient, request.body)

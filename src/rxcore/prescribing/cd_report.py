@@ -17,9 +17,9 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore import audit, csvsafe
-from rxcore.access import Caller, clinic_member, gather, require_keys, text_field
 from rxcore.clock import clinic_zone, iso
-from rxcore.errors import ServiceError
+from rxcore.identity import Caller
+from rxcore.prescribing.requests import ControlledDrugReport
 
 ADMIN_ROLES = {"owner", "admin"}
 MAX_PAGE = 100
@@ -55,19 +55,12 @@ def checks(prescription: dict[str, Any], item: dict[str, Any], records: list[dic
     return problems
 
 
-def _period(body: dict[str, Any], clinic: dict[str, Any]) -> tuple[str, str, date, date]:
+def _period(first: date, last: date, clinic: dict[str, Any]) -> tuple[str, str]:
     """The clinic-local calendar days asked for, as UTC bounds of signed_at."""
-    try:
-        first = date.fromisoformat(text_field(body, "from", limit=10))
-        last = date.fromisoformat(text_field(body, "to", limit=10))
-    except ValueError:
-        raise ServiceError(400, "general_argument_invalid", "`from` and `to` are dates (YYYY-MM-DD).") from None
-    if last < first or (last - first).days > 366:
-        raise ServiceError(400, "general_argument_invalid", "`to` is on or after `from`, at most a year later.")
     zone = clinic_zone(clinic["country"], clinic.get("state"))
     start = datetime.combine(first, datetime.min.time(), zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
-    return iso(start), iso(end), first, last
+    return iso(start), iso(end)
 
 
 def _name(staff: dict[str, dict[str, Any]], user_id: str) -> str | None:
@@ -115,7 +108,7 @@ def _rows(c: Caller, prescriptions: list[dict[str, Any]]) -> list[dict[str, Any]
         return []
     t, ids = c.tables, [p["$id"] for p in prescriptions]
     patient_ids = list({p["patient_id"] for p in prescriptions})
-    reads = gather(
+    reads = c.gather(
         items=lambda: t.list("prescription_items", [Query.equal("prescription_id", ids), Query.limit(2000)]),
         records=lambda: t.list("dispensing_records", [Query.equal("prescription_id", ids), Query.limit(5000)]),
         patients=lambda: t.list("patients", [Query.equal("$id", patient_ids), Query.limit(MAX_PAGE)]),
@@ -156,20 +149,14 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def controlled_drug_report(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    """The whole period is read (a clinic's controlled-drug prescriptions in at most a year) so that the totals
+def controlled_drug_report(c: Caller, params: ControlledDrugReport) -> dict[str, Any]:
+    """A clinic's controlled-drug report for a period, for its admins: JSON pages or the whole period as CSV.
+
+    The whole period is read (a clinic's controlled-drug prescriptions in at most a year) so that the totals
     and the compliance count are the period's; JSON pages through its rows with `cursor`, CSV holds them all."""
-    require_keys(body, {"clinicId", "from", "to", "cursor", "limit", "format"})
-    clinic = clinic_member(c, text_field(body, "clinicId", limit=36), ADMIN_ROLES)
-    start, end, first, last = _period(body, clinic)
-    form, limit = body.get("format", "json"), body.get("limit", 50)
-    if (
-        form not in ("json", "csv")
-        or isinstance(limit, bool)
-        or not isinstance(limit, int)
-        or not 0 < limit <= MAX_PAGE
-    ):
-        raise ServiceError(400, "general_argument_invalid", f"`format` is json or csv; `limit` 1 to {MAX_PAGE}.")
+    clinic = c.clinic_member(params.clinic_id, ADMIN_ROLES)
+    first, last, form, limit = params.first, params.last, params.format, params.limit
+    start, end = _period(first, last, clinic)
     base = [
         Query.equal("clinic_id", clinic["$id"]),
         Query.equal("controlled", True),
@@ -187,8 +174,8 @@ def controlled_drug_report(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     if form == "csv":
         name = f"controlled-drugs-{clinic['$id']}-{first}-{last}.csv"
         return {"csv": _csv(rows), "filename": name, "summary": summary}
-    cursor = body.get("cursor")
-    offset = int(cursor) if isinstance(cursor, str) and cursor.isdigit() else 0
+    cursor = params.cursor
+    offset = int(cursor) if cursor and cursor.isdigit() else 0
     following = offset + limit if offset + limit < len(rows) else None
     return {
         "rows": rows[offset : offset + limit],

@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from appwrite.query import Query
 
 from rxcore import audit, signing
-from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, text_field
+from rxcore.actions import Dispatcher
+from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
-from rxcore.errors import ServiceError
-from rxcore.function_shell import FunctionRequest
+from rxcore.errors import BadRequest, Conflict, NotFound
 from rxcore.identifiers import InvalidIdentifier
+from rxcore.identity import Caller, practitioner_of
 from rxcore.prescribing import canonical
 from rxcore.prescribing.cd_report import controlled_drug_report
 from rxcore.prescribing.dispense_rules import (
@@ -34,22 +35,23 @@ from rxcore.prescribing.dispense_rules import (
 )
 from rxcore.prescribing.numbers import normalise_number
 from rxcore.prescribing.records import clinic_today, items_of, public
+from rxcore.prescribing.requests import ControlledDrugReport, Dispense, NumberRef
 from rxcore.prescribing.rules import MAX_ITEMS
-from rxcore.tables import retry_conflicts
 
+actions = Dispatcher("dispensing")
 RECORD_FIELDS = ("item_id", "supply_number", "part", "quantity", "owing", "dispensed_at", "pharmacist_id", "note")
 
 
-def _number(body: dict[str, Any]) -> str:
+def _number(raw: str) -> str:
     try:
-        return normalise_number(body.get("number"))
+        return normalise_number(raw)
     except InvalidIdentifier as exc:
-        raise ServiceError(400, "prescription_number_invalid", f"`number`: {exc}.") from None
+        raise BadRequest("prescription_number_invalid", f"`number`: {exc}.") from None
 
 
 def _lookups(c: Caller, number: str, **extra: Any) -> dict[str, Any]:
     t = c.tables
-    return gather(
+    return c.gather(
         practitioner=lambda: t.get("practitioners", c.user_id),
         found=lambda: t.list("prescriptions", [Query.equal("number", number), Query.limit(1)]),
         **extra,
@@ -62,13 +64,13 @@ def _authorise(reads: dict[str, Any], number: str) -> dict[str, Any]:
     pharmacist = practitioner_of(reads["practitioner"], "pharmacist")
     prescription = reads["found"][0] if reads["found"] else None
     if prescription is None or prescription["clinic_id"] not in (pharmacist.get("clinic_ids") or []):
-        raise ServiceError(404, "prescription_not_found", f"No prescription numbered {number} for your clinic.")
+        raise NotFound("prescription_not_found", f"No prescription numbered {number} for your clinic.")
     return prescription
 
 
 def _details(c: Caller, prescription: dict[str, Any], **extra: Any) -> dict[str, Any]:
     t = c.tables
-    return gather(
+    return c.gather(
         items=lambda: items_of(c, prescription["$id"]),
         prescriber=lambda: t.get("practitioners", prescription["prescriber_id"]),
         head=lambda: audit.head_of(t, prescription["clinic_id"]),
@@ -101,24 +103,17 @@ def _item_view(row: dict[str, Any], state: ItemState) -> dict[str, Any]:
     }
 
 
-def _expire(c: Caller, prescription: dict[str, Any], head: dict[str, Any] | None, tx: str | None = None) -> None:
+def _expiry(c: Caller, prescription: dict[str, Any], head: dict[str, Any] | None = None) -> Change[None]:
     """Record that a signed prescription ran past its dates (a state change, so it is audited)."""
-    if prescription["status"] not in DISPENSABLE:
-        return
-    t = c.tables
-    event = c.prescription_event(
-        "system",
-        "prescription.expired",
-        prescription,
-        expires_on=prescription["expires_on"],
-    )
-    operations = [t.op("update", "prescriptions", prescription["$id"], {"status": "expired"})]
-    t.commit(operations + audit.append_operations(t, [event], iso(c.now), head), tx)
+    event = c.prescription_event("system", "prescription.expired", prescription, expires_on=prescription["expires_on"])
+    operations = [c.tables.op("update", "prescriptions", prescription["$id"], {"status": "expired"})]
+    return Change(operations, [event], head=head)
 
 
-def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"number"})
-    number = _number(body)
+@actions.action("verify", NumberRef)
+def verify(c: Caller, params: NumberRef) -> dict[str, Any]:
+    """Check a prescription before supplying it: its signature, its dates, what is left (the check is audited)."""
+    number = _number(params.number)
     prescription = _authorise(_lookups(c, number), number)
     more = _details(c, prescription)
     states = [ItemState.from_row(row) for row in more["items"]]
@@ -138,7 +133,7 @@ def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
         **result,
     )
     if problem is not None and problem.type == "prescription_expired" and prescription["status"] in DISPENSABLE:
-        retry_conflicts(lambda: _expire(c, prescription, None))
+        commit_with_audit(c.tables, lambda _tx: _expiry(c, prescription), lambda: c.now)
         prescription = prescription | {"status": "expired"}
     audit.append(c.tables, [event], iso(c.now))
     return {
@@ -148,42 +143,14 @@ def verify(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _lines(body: dict[str, Any]) -> list[tuple[str, Decimal]]:
-    raw = body.get("items")
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ITEMS:
-        raise ServiceError(400, "dispense_invalid", f"`items` must list 1 to {MAX_ITEMS} items to supply.")
-    lines = []
-    for n, entry in enumerate(raw, start=1):
-        if not isinstance(entry, dict) or set(entry) - {"itemId", "quantity"}:
-            raise ServiceError(400, "dispense_invalid", f"Line {n}: give `itemId` and `quantity` only.")
-        item_id = entry.get("itemId")
-        try:
-            quantity = Decimal(str(entry.get("quantity")))
-        except InvalidOperation:
-            quantity = Decimal(0)
-        if (
-            not isinstance(item_id, str)
-            or isinstance(entry.get("quantity"), bool)
-            or not quantity.is_finite()
-            or quantity <= 0
-        ):
-            raise ServiceError(400, "dispense_invalid", f"Line {n}: `itemId` is text and `quantity` a number above 0.")
-        lines.append((item_id, quantity))
-    if len({item_id for item_id, _ in lines}) != len(lines):
-        raise ServiceError(400, "dispense_invalid", "Each item may appear once per dispense.")
-    return lines
-
-
 def _same_request(
     records: list[dict[str, Any]], prescription: dict[str, Any], lines: list[tuple[str, Decimal]]
 ) -> None:
     """A key already used answers its first result only for the same request: the same prescription, the same
     items and quantities. Anything else is a mistake (or a reused key) that must not pass for a success."""
     done = {r["item_id"]: Decimal(str(r["quantity"])) for r in records}
-    if any(r["prescription_id"] != prescription["$id"] for r in records) or done != dict(lines):
-        raise ServiceError(
-            409, "idempotency_key_reused", "This idempotency key was used for a different dispense request."
-        )
+    if any(r["prescription_id"] != prescription["$id"] for r in records) or done != {i: q for i, q in lines}:
+        raise Conflict("idempotency_key_reused", "This idempotency key was used for a different dispense request.")
 
 
 def _replay(c: Caller, prescription: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,61 +163,46 @@ def _replay(c: Caller, prescription: dict[str, Any], records: list[dict[str, Any
     }
 
 
-def dispense(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"number", "idempotencyKey", "items", "note"})
-    number = _number(body)
-    key = text_field(body, "idempotencyKey", limit=64)
-    note = text_field(body, "note", required=False, limit=400)
-    lines = _lines(body)
-    request_key = hashlib.sha256(f"{c.user_id}:{key}".encode()).hexdigest()
+@actions.action("dispense", Dispense)
+def dispense(c: Caller, params: Dispense) -> dict[str, Any]:
+    """Supply items in full or in part, exactly once per idempotency key."""
+    number = _number(params.number)
+    lines = [(line.item_id, line.quantity) for line in params.items]
+    request_key = hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()
     t = c.tables
-
     done_query = [Query.equal("request_key", request_key), Query.limit(MAX_ITEMS)]
 
-    def attempt() -> dict[str, Any]:
-        # The transaction begins alongside the lookups; everything the decision rests on (the prescription, its
-        # items) is read again after it began, so a change by anyone else before our commit fails the commit.
-        reads = _lookups(c, number, done=lambda: t.list("dispensing_records", done_query), tx=t.begin)
-        tx = reads["tx"]
-        try:
-            prescription = _authorise(reads, number)
-            if reads["done"]:
-                t.rollback(tx)
-                _same_request(reads["done"], prescription, lines)
-                return _replay(c, prescription, reads["done"])
-            more = _details(c, prescription, fresh=lambda: t.get("prescriptions", prescription["$id"]))
-            prescription = more["fresh"]
-            broken = signature_problem(prescription, more["items"], more["prescriber"])
-            if broken:
-                t.rollback(tx)
-                event = c.prescription_event(
-                    "pharmacist",
-                    "prescription.verification_failed",
-                    prescription,
-                    reason=broken,
-                )
-                audit.append(t, [event], iso(c.now))
-                raise ServiceError(409, "signature_invalid", f"Prescription {number} fails verification: {broken}.")
-            rows = {row["$id"]: row for row in more["items"]}
-            states = {item_id: ItemState.from_row(row) for item_id, row in rows.items()}
-            problem = dispensable_problem(prescription, list(states.values()), clinic_today(c, prescription))
-            if problem is not None:
-                if problem.type == "prescription_expired":
-                    _expire(c, prescription, more["head"], tx)
-                else:
-                    t.rollback(tx)
-                raise problem
-            return _apply(c, tx, prescription, rows, states, lines, request_key, note, more["head"])
-        except BaseException:
-            t.rollback(tx)
-            raise
+    def decide(_tx: str | None) -> Any:
+        # The transaction began before these reads: a change by anyone else to what the decision rests on (the
+        # prescription, its items) before our commit fails the commit, and we decide again.
+        reads = _lookups(c, number, done=lambda: t.list("dispensing_records", done_query))
+        prescription = _authorise(reads, number)
+        if reads["done"]:
+            _same_request(reads["done"], prescription, lines)
+            return _replay(c, prescription, reads["done"])
+        more = _details(c, prescription, fresh=lambda: t.get("prescriptions", prescription["$id"]))
+        prescription = more["fresh"]
+        broken = signature_problem(prescription, more["items"], more["prescriber"])
+        if broken:
+            event = c.prescription_event("pharmacist", "prescription.verification_failed", prescription, reason=broken)
+            refused = Conflict("signature_invalid", f"Prescription {number} fails verification: {broken}.")
+            return Change([], [event], head=more["head"], then_raise=refused)
+        rows = {row["$id"]: row for row in more["items"]}
+        states = {item_id: ItemState.from_row(row) for item_id, row in rows.items()}
+        problem = dispensable_problem(prescription, list(states.values()), clinic_today(c, prescription))
+        if problem is not None and problem.type == "prescription_expired":
+            expiry = _expiry(c, prescription, more["head"])
+            expiry.then_raise = problem
+            return expiry
+        if problem is not None:
+            raise problem
+        return _apply(c, prescription, rows, states, lines, request_key, params.note, more["head"])
 
-    return retry_conflicts(attempt)
+    return commit_with_audit(t, decide, lambda: c.now, transactional_reads=True)
 
 
 def _apply(
     c: Caller,
-    tx: str,
     prescription: dict[str, Any],
     rows: dict[str, dict[str, Any]],
     states: dict[str, ItemState],
@@ -258,14 +210,14 @@ def _apply(
     request_key: str,
     note: str | None,
     head: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> Change[dict[str, Any]]:
     t = c.tables
     now = iso(c.now)
     permissions = [p for p in prescription.get("$permissions", []) if p.startswith("read(")]
     operations, records = [], []
     for item_id, quantity in lines:
         if item_id not in states:
-            raise ServiceError(404, "item_not_found", f"Prescription {prescription['number']} has no item {item_id}.")
+            raise NotFound("item_not_found", f"Prescription {prescription['number']} has no item {item_id}.")
         supply = plan_supply(states[item_id], quantity, c.now)
         states[item_id] = after = supply.item
         record = {
@@ -296,13 +248,13 @@ def _apply(
         status=status,
         supplied=[{k: r[k] for k in ("item_id", "supply_number", "part", "quantity", "owing")} for r in records],
     )
-    t.commit(operations + audit.append_operations(t, [event], now, head), tx)
-    return {
+    result = {
         "prescription": public(prescription | {"status": status}),
         "records": sorted(records, key=lambda r: r["$id"]),
         "items": [_item_view(rows[i] | _item_update(s), s) for i, s in states.items()],
         "replayed": False,
     }
+    return Change(operations, [event], result, head=head)
 
 
 def _item_update(state: ItemState) -> dict[str, Any]:
@@ -315,11 +267,4 @@ def _item_update(state: ItemState) -> dict[str, Any]:
     }
 
 
-ACTIONS = {"verify": verify, "dispense": dispense, "controlled_drug_report": controlled_drug_report}
-
-
-def handle(request: FunctionRequest) -> dict[str, Any]:
-    action = request.body.get("action")
-    if action not in ACTIONS:
-        raise ServiceError(400, "general_argument_invalid", f"`action` must be one of {', '.join(ACTIONS)}.")
-    return ACTIONS[action](caller(request), request.body)
+actions.action("controlled_drug_report", ControlledDrugReport)(controlled_drug_report)

@@ -117,7 +117,7 @@ def record_id(item_id: str, supply_number: int, part: int) -> str:
 def plan_supply(item: ItemState, quantity: Decimal, now: datetime) -> SupplyLine:
     label = f"Item {item.line} ({item.name})"
     if quantity <= 0:
-        raise DispenseRefused(400, "dispense_invalid", f"{label}: the quantity must be above 0.")
+        raise DispenseRefused(400, "general_argument_invalid", f"{label}: the quantity must be above 0.")
     if item.current_supplied:
         remaining = item.owing
         supply_number, part = item.supplies_done + 1, item.current_parts + 1

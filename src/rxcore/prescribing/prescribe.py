@@ -14,69 +14,60 @@ from typing import Any
 
 from appwrite.query import Query
 
-from rxcore import audit, signing
-from rxcore.access import Caller, caller, gather, practitioner_of, require_keys, row_permissions, text_field
+from rxcore import audit, outbox, signing
+from rxcore.access import row_permissions
+from rxcore.actions import Dispatcher
+from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
-from rxcore.errors import ServiceError
+from rxcore.errors import Conflict, Forbidden, NotFound, invalid_argument
 from rxcore.files import ensure_file
-from rxcore.function_shell import FunctionRequest
+from rxcore.identity import Caller, practitioner_of
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
 from rxcore.prescribing.records import clinic_today, items_of, public
+from rxcore.prescribing.requests import CancelPrescription, CreatePrescription, PrescriptionRef
 from rxcore.prescribing.rules import (
-    MAX_ITEMS,
     Product,
-    RuleViolation,
     add_period,
     check_items,
     check_patient,
-    parse_item,
     parse_period,
     period_text,
     validity,
 )
 from rxcore.prescribing.words import quantity_text
+from rxcore.settings import PrescribingSettings
 from rxcore.tables import retry_conflicts
 
 CANCELLABLE = ("draft", "signed", "partially_dispensed")
+actions = Dispatcher("prescription-create", default="create", settings=PrescribingSettings)
 
 
-def _digest(body: dict[str, Any]) -> str:
-    payload = {k: v for k, v in body.items() if k not in ("sign", "action")}
+def _digest(params: CreatePrescription) -> str:
+    """What the request asked for (not whether to sign at once): the same key must come with the same request."""
+    payload = params.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"sign"})
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _start_date(body: dict[str, Any], today: date) -> str | None:
-    value = body.get("startDate")
-    if value is None:
+def _start_date(start: date | None, today: date) -> str | None:
+    if start is None:
         return None
-    try:
-        start = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-    except ValueError:
-        start = None
-    if start is None or start < today or start > add_period(today, (6, "months")):
-        raise ServiceError(
-            400, "general_argument_invalid", "`startDate` is a date (YYYY-MM-DD) from today to 6 months on."
-        )
-    return value
+    if start < today or start > add_period(today, (6, "months")):
+        raise invalid_argument("`startDate` is a date (YYYY-MM-DD) from today to 6 months on.")
+    return start.isoformat()
 
 
-def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"clinicId", "patientId", "idempotencyKey", "items", "authorityNumber", "startDate", "sign"})
-    clinic_id = text_field(body, "clinicId", limit=36)
-    patient_id = text_field(body, "patientId", limit=36)
-    key = text_field(body, "idempotencyKey", limit=64)
-    authority = text_field(body, "authorityNumber", required=False, limit=40)
-    start_date = _start_date(body, c.now.date())
-    raw_items = body.get("items")
-    if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= MAX_ITEMS:
-        raise RuleViolation("prescription_invalid", f"`items` must list 1 to {MAX_ITEMS} medicines.")
-    requests = [parse_item(item, line) for line, item in enumerate(raw_items, start=1)]
+@actions.action("create", CreatePrescription)
+def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
+    """Write a draft prescription (signed at once with `sign`); the same idempotency key answers the same one."""
+    clinic_id, patient_id, authority = params.clinic_id, params.patient_id, params.authority_number
+    start_date = _start_date(params.start_date, c.now.date())
+    requests = [line.to_request() for line in params.items]
     codes = sorted({r.code for r in requests})
-    prescription_id = hashlib.sha256(f"{c.user_id}:{key}".encode()).hexdigest()[:32]
-    digest = _digest(body)
+    prescription_id = hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()[:32]
+    digest = _digest(params)
     t = c.tables
-    reads = gather(
+    reads = c.gather(
         practitioner=lambda: t.get("practitioners", c.user_id),
         clinic=lambda: t.get("clinics", clinic_id),
         patient=lambda: t.get("patients", patient_id),
@@ -86,17 +77,17 @@ def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
     )
     prescriber = practitioner_of(reads["practitioner"], "prescriber", clinic_id)
     if reads["existing"] is not None:
-        return _replay(c, reads["existing"], digest, body.get("sign") is True)
+        return _replay(c, reads["existing"], digest, params.sign)
     clinic, patient = reads["clinic"], reads["patient"]
     if clinic is None or not clinic.get("active", True):
-        raise ServiceError(404, "clinic_not_found", "No clinic with this id is yours.")
+        raise NotFound("clinic_not_found", "No clinic with this id is yours.")
     if patient is None or patient["clinic_id"] != clinic_id:
-        raise ServiceError(404, "patient_not_found", "No patient with this id in this clinic.")
+        raise NotFound("patient_not_found", "No patient with this id in this clinic.")
     country = clinic["country"]
     if country == "AU" and not prescriber.get("prescriber_number"):
-        raise ServiceError(403, "prescriber_number_required", "Prescribing in Australia needs a PBS prescriber number.")
+        raise Forbidden("prescriber_number_required", "Prescribing in Australia needs a PBS prescriber number.")
     if country == "UK" and not clinic.get("ods_code"):
-        raise ServiceError(409, "clinic_ods_code_required", "A UK clinic needs an ODS code to number prescriptions.")
+        raise Conflict("clinic_ods_code_required", "A UK clinic needs an ODS code to number prescriptions.")
     products = {row["$id"]: Product.from_row(row) for row in reads["medicines"]}
     checked = check_items(country, requests, products, authority)
     check_patient(country, checked, patient)
@@ -143,15 +134,13 @@ def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             }
         )
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
-    state = {"head": reads["head"], "first": True}
+    first = True
 
-    def write() -> dict[str, Any] | None:
-        if not state["first"]:
-            again = t.get("prescriptions", prescription_id)
-            if again is not None:  # the same request, sent twice at once, won
-                return again
-            state["head"] = audit.head_of(t, clinic_id)
-        state["first"] = False
+    def decide(_tx: str | None) -> Change[None] | dict[str, Any]:
+        nonlocal first
+        if not first and (again := t.get("prescriptions", prescription_id)) is not None:
+            return again  # the same request, sent twice at once, won
+        first = False
         prescription["number"] = new_uk_number(clinic["ods_code"], sequence) if country == "UK" else new_au_number()
         codes = [i["medicine_code"] for i in items]
         event = c.prescription_event(
@@ -167,34 +156,28 @@ def create(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
             )
             for row in items
         ]
-        operations += audit.append_operations(t, [event], iso(c.now), state["head"])
-        t.commit(operations)
-        return None
+        return Change(operations, [event], head=reads["head"])
 
-    winner = retry_conflicts(write)
+    winner = commit_with_audit(t, decide, lambda: c.now)
     if winner is not None:
-        return _replay(c, winner, digest, body.get("sign") is True)
-    result = {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
-    if body.get("sign") is True:
-        return sign(c, {"prescriptionId": prescription_id})
-    return result
+        return _replay(c, winner, digest, params.sign)
+    if params.sign:
+        return sign(c, PrescriptionRef(prescription_id=prescription_id))
+    return {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
 
 
 def _replay(c: Caller, existing: dict[str, Any], digest: str, then_sign: bool) -> dict[str, Any]:
     if existing["request_digest"] != digest:
-        raise ServiceError(
-            409, "idempotency_key_reused", "This idempotency key was used for a different prescription request."
-        )
+        raise Conflict("idempotency_key_reused", "This idempotency key was used for a different prescription request.")
     if then_sign and existing["status"] == "draft":
-        return sign(c, {"prescriptionId": existing["$id"]})
+        return sign(c, PrescriptionRef(prescription_id=existing["$id"]))
     items = [public(item) for item in items_of(c, existing["$id"])]
     return {"prescription": public(existing), "items": items, "replayed": True}
 
 
-def _own_prescription(c: Caller, body: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    prescription_id = text_field(body, "prescriptionId", limit=36)
+def _own_prescription(c: Caller, prescription_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     t = c.tables
-    reads = gather(
+    reads = c.gather(
         practitioner=lambda: t.get("practitioners", c.user_id),
         prescription=lambda: t.get("prescriptions", prescription_id),
         items=lambda: items_of(c, prescription_id),
@@ -203,7 +186,7 @@ def _own_prescription(c: Caller, body: dict[str, Any], extra: dict[str, Any] | N
     reads["prescriber"] = practitioner_of(reads["practitioner"], "prescriber")
     prescription = reads["prescription"]
     if prescription is None or prescription["clinic_id"] not in reads["prescriber"].get("clinic_ids", []):
-        raise ServiceError(404, "prescription_not_found", "No prescription with this id is yours.")
+        raise NotFound("prescription_not_found", "No prescription with this id is yours.")
     reads["items"] = [public(item) for item in reads["items"]]
     return reads
 
@@ -219,7 +202,7 @@ def _signing_key(c: Caller, prescriber: dict[str, Any], key_row: dict[str, Any] 
             published = {"public_key": key_row["public_key"], "key_fingerprint": key_row["fingerprint"]}
             c.tables.update("practitioners", c.user_id, published)
         return key_row
-    sealed, public_key = signing.new_key_pair(c.request.env.get("PRACTITIONER_KEY_SECRET", ""), c.user_id)
+    sealed, public_key = signing.new_key_pair(c.settings.practitioner_key_secret.get_secret_value(), c.user_id)
     row = {
         "practitioner_id": c.user_id,
         "sealed_private_key": sealed,
@@ -245,49 +228,43 @@ def _signing_key(c: Caller, prescriber: dict[str, Any], key_row: dict[str, Any] 
     return retry_conflicts(write)
 
 
-def sign(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    """Sign a draft once. The transaction begins before the prescription is read, so of two signatures racing
-    the second commit fails (the row changed after it began), re-reads, and answers the stored result: exactly
-    one signature and one `prescription.signed` event. The PDF is rendered from the stored snapshot after the
-    commit and written once (a crash in between leaves a signed prescription whose PDF the next call makes)."""
-    require_keys(body, {"prescriptionId"})
+@actions.action("sign", PrescriptionRef)
+def sign(c: Caller, params: PrescriptionRef) -> dict[str, Any]:
+    """Sign a draft once (Ed25519 over its canonical form) and store its PDF.
+
+    The transaction begins before the prescription is read, so of two signatures racing the second commit fails
+    (the row changed after it began), re-reads, and answers the stored result: exactly one signature, one
+    `prescription.signed` event and one "prescription ready" message. The PDF is rendered from the stored snapshot
+    after the commit and written once (a crash in between leaves a signed prescription whose PDF the next call
+    makes)."""
     t = c.tables
 
-    def attempt() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], bool]:
-        tx = t.begin()
-        try:
-            reads = _own_prescription(c, body, {"key": lambda: t.get("practitioner_keys", c.user_id)})
-            prescription, items, prescriber = reads["prescription"], reads["items"], reads["prescriber"]
-            if prescription["prescriber_id"] != c.user_id:
-                raise ServiceError(
-                    403, "prescription_not_yours", "Only the prescriber who wrote a prescription may sign it."
-                )
-            if prescription["status"] == "cancelled":
-                raise ServiceError(409, "prescription_cancelled", "A cancelled prescription cannot be signed.")
-            if prescription["status"] != "draft":
-                t.rollback(tx)
-                return prescription, items, t.get("patients", prescription["patient_id"]), True
-            return _sign_draft(c, tx, prescription, items, prescriber, reads["key"]) + (False,)
-        except BaseException:
-            t.rollback(tx)
-            raise
+    def decide(_tx: str | None) -> Any:
+        reads = _own_prescription(c, params.prescription_id, {"key": lambda: t.get("practitioner_keys", c.user_id)})
+        prescription, items, prescriber = reads["prescription"], reads["items"], reads["prescriber"]
+        if prescription["prescriber_id"] != c.user_id:
+            raise Forbidden("prescription_not_yours", "Only the prescriber who wrote a prescription may sign it.")
+        if prescription["status"] == "cancelled":
+            raise Conflict("prescription_cancelled", "A cancelled prescription cannot be signed.")
+        if prescription["status"] != "draft":
+            return prescription, items, t.get("patients", prescription["patient_id"]), True
+        return _sign_draft(c, prescription, items, prescriber, reads["key"])
 
-    row, items, patient, replayed = retry_conflicts(attempt)
+    row, items, patient, replayed = commit_with_audit(t, decide, lambda: c.now, transactional_reads=True)
     _ensure_pdf(c, row, patient)
     return {"prescription": public(row), "items": items, "replayed": replayed}
 
 
 def _sign_draft(
     c: Caller,
-    tx: str,
     prescription: dict[str, Any],
     items: list[dict[str, Any]],
     prescriber: dict[str, Any],
     key_row: dict[str, Any] | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+) -> Change[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], bool]]:
     t = c.tables
     clinic_id = prescription["clinic_id"]
-    more = gather(
+    more = c.gather(
         clinic=lambda: t.get("clinics", clinic_id),
         patient=lambda: t.get("patients", prescription["patient_id"]),
         head=lambda: audit.head_of(t, clinic_id),
@@ -304,7 +281,7 @@ def _sign_draft(
         prescription | dates, items, more["clinic"], prescriber, more["patient"], texts, signed_at
     )
     signature = signing.sign(
-        c.request.env.get("PRACTITIONER_KEY_SECRET", ""),
+        c.settings.practitioner_key_secret.get_secret_value(),
         c.user_id,
         key["sealed_private_key"],
         canonical.canonical_bytes(signed),
@@ -318,9 +295,23 @@ def _sign_draft(
         "snapshot": json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     }
     event = c.prescription_event("prescriber", "prescription.signed", prescription, fingerprint=key["fingerprint"])
-    operations = [t.op("update", "prescriptions", prescription["$id"], update)]
-    t.commit(operations + audit.append_operations(t, [event], signed_at, more["head"]), tx)
-    return prescription | update, items, more["patient"]
+    ready = outbox.Message(
+        "prescription.ready",
+        f"prescription.ready:{prescription['$id']}",
+        {
+            "prescriptionId": prescription["$id"],
+            "patientId": prescription["patient_id"],
+            "number": prescription["number"],
+        },
+        clinic_id,
+    )
+    return Change(
+        [t.op("update", "prescriptions", prescription["$id"], update)],
+        [event],
+        result=(prescription | update, items, more["patient"], False),
+        messages=[ready],
+        head=more["head"],
+    )
 
 
 def _ensure_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any] | None) -> None:
@@ -330,7 +321,7 @@ def _ensure_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any]
         return
     ensure_file(
         c.request.client,
-        c.request.env.get("RX_PDF_BUCKET_ID", "prescription_pdfs"),
+        c.settings.pdf_bucket_id,
         prescription["$id"],
         lambda: pdf.render(json.loads(prescription["snapshot"]), prescription["key_fingerprint"]),
         f"{prescription['number']}.pdf",
@@ -339,53 +330,39 @@ def _ensure_pdf(c: Caller, prescription: dict[str, Any], patient: dict[str, Any]
     )
 
 
-def cancel(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"prescriptionId", "reason"})
-    reason = text_field(body, "reason", limit=400)
+@actions.action("cancel", CancelPrescription)
+def cancel(c: Caller, params: CancelPrescription) -> dict[str, Any]:
+    """Cancel a prescription not yet fully dispensed (again: the same answer, nothing written)."""
     t = c.tables
 
-    def write() -> dict[str, Any]:
-        reads = _own_prescription(c, body)
+    def decide(_tx: str | None) -> Any:
+        reads = _own_prescription(c, params.prescription_id)
         prescription = reads["prescription"]
         if prescription["status"] == "cancelled":
             return {"prescription": public(prescription), "items": reads["items"], "replayed": True}
         if prescription["status"] not in CANCELLABLE:
-            raise ServiceError(
-                409, "prescription_not_cancellable", f"A {prescription['status']} prescription cannot be cancelled."
+            raise Conflict(
+                "prescription_not_cancellable", f"A {prescription['status']} prescription cannot be cancelled."
             )
-        update = {"status": "cancelled", "cancelled_at": iso(c.now), "cancel_reason": reason}
+        update = {"status": "cancelled", "cancelled_at": iso(c.now), "cancel_reason": params.reason}
         event = c.prescription_event(
             "prescriber",
             "prescription.cancelled",
             prescription,
-            reason=reason,
+            reason=params.reason,
             previous_status=prescription["status"],
         )
-        operations = [t.op("update", "prescriptions", prescription["$id"], update)]
-        t.commit(operations + audit.append_operations(t, [event], iso(c.now)))
-        return {"prescription": public(prescription | update), "items": reads["items"], "replayed": False}
+        result = {"prescription": public(prescription | update), "items": reads["items"], "replayed": False}
+        return Change([t.op("update", "prescriptions", prescription["$id"], update)], [event], result)
 
-    return retry_conflicts(write)
+    return commit_with_audit(t, decide, lambda: c.now)
 
 
-def get(c: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    require_keys(body, {"prescriptionId"})
-    reads = _own_prescription(c, body)
+@actions.action("get", PrescriptionRef)
+def get(c: Caller, params: PrescriptionRef) -> dict[str, Any]:
+    """A prescription of the caller's clinics with its items (the read is audited)."""
+    reads = _own_prescription(c, params.prescription_id)
     prescription = reads["prescription"]
-    event = c.prescription_event(
-        "prescriber",
-        "prescription.viewed",
-        prescription,
-    )
+    event = c.prescription_event("prescriber", "prescription.viewed", prescription)
     audit.append(c.tables, [event], iso(c.now))
     return {"prescription": public(prescription), "items": reads["items"]}
-
-
-ACTIONS = {"create": create, "sign": sign, "cancel": cancel, "get": get}
-
-
-def handle(request: FunctionRequest) -> dict[str, Any]:
-    action = request.body.get("action", "create")
-    if action not in ACTIONS:
-        raise ServiceError(400, "general_argument_invalid", f"`action` must be one of {', '.join(ACTIONS)}.")
-    return ACTIONS[action](caller(request), request.body)

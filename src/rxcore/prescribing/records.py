@@ -10,8 +10,8 @@ from typing import Any
 
 from appwrite.query import Query
 
-from rxcore.access import Caller
 from rxcore.clock import local_date
+from rxcore.identity import Caller
 from rxcore.prescribing.rules import MAX_ITEMS
 
 HIDDEN = ("snapshot", "request_digest")

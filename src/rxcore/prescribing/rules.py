@@ -14,7 +14,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from rxcore.errors import ServiceError
@@ -92,56 +92,6 @@ class CheckedItem:
     first_dispense_days: tuple[int, str]  # (amount, "days" | "months") from the appropriate date
     validity: tuple[int, str]
     min_interval_days: int  # between the start of one supply and the next
-
-
-def _text(item: dict[str, Any], key: str, label: str, line: int, limit: int = 400) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise RuleViolation("prescription_invalid", f"Item {line}: `{key}` ({label}) is required.")
-    if len(value) > limit:
-        raise RuleViolation("prescription_invalid", f"Item {line}: `{key}` is longer than {limit} characters.")
-    return value.strip()
-
-
-def _whole(item: dict[str, Any], key: str, line: int, low: int, high: int) -> int | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RuleViolation(
-            "prescription_invalid", f"Item {line}: `{key}` must be a whole number from {low} to {high}."
-        )
-    return value
-
-
-def parse_item(item: Any, line: int) -> ItemRequest:
-    """One entry of the request's `items`, checked for shape only."""
-    if not isinstance(item, dict):
-        raise RuleViolation("prescription_invalid", f"Item {line} must be an object.")
-    code = _text(item, "code", "a dm+d VMP or AMP code", line, 18)
-    try:
-        quantity = Decimal(str(item.get("quantity")))
-    except InvalidOperation:
-        quantity = Decimal(0)
-    if isinstance(item.get("quantity"), bool) or not quantity.is_finite() or not 0 < quantity <= 100000:
-        raise RuleViolation("prescription_invalid", f"Item {line}: `quantity` must be a number above 0.")
-    words = item.get("quantityWords")
-    if words is not None and not isinstance(words, str):
-        raise RuleViolation("prescription_invalid", f"Item {line}: `quantityWords` must be text.")
-    justification = item.get("clinicalJustification")
-    if justification is not None and (not isinstance(justification, str) or not justification.strip()):
-        raise RuleViolation("prescription_invalid", f"Item {line}: `clinicalJustification` must be text.")
-    return ItemRequest(
-        code=code,
-        dose=_text(item, "dose", "the directions", line),
-        quantity=quantity,
-        unit=_text(item, "unit", "e.g. tablets, mL", line, 40),
-        quantity_words=words.strip() if words and words.strip() else None,
-        repeats=_whole(item, "repeats", line, 0, MAX_REPEATS) or 0,
-        repeat_interval_days=_whole(item, "repeatIntervalDays", line, 1, 365),
-        days_supply=_whole(item, "daysSupply", line, 1, 366),
-        justification=justification.strip() if justification else None,
-    )
 
 
 def _label(line: int, product: Product) -> str:

@@ -94,7 +94,7 @@ def test_pack_tolerance_for_ordinary_items_only():
     assert plan_supply(state(), Decimal(23), NOW).item.supplies_done == 1  # 21 + 10 % to complete a pack
     refused("quantity_exceeds_remaining", plan_supply, state(), Decimal(24), NOW)
     refused("quantity_exceeds_remaining", plan_supply, state(controlled=True), Decimal(22), NOW)
-    refused("dispense_invalid", plan_supply, state(), Decimal(0), NOW)
+    refused("general_argument_invalid", plan_supply, state(), Decimal(0), NOW)
 
 
 def test_record_ids_collide_for_the_same_supply_part_and_status():

@@ -7,6 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from rxcore.actions import parse
+from rxcore.errors import BadRequest
+from rxcore.prescribing.requests import CreatePrescription, ItemLine
 from rxcore.prescribing.rules import (
     Product,
     RuleViolation,
@@ -14,7 +17,6 @@ from rxcore.prescribing.rules import (
     au_schedule,
     check_items,
     check_patient,
-    parse_item,
     validity,
 )
 from rxcore.prescribing.words import number_to_words, quantity_text, words_to_number
@@ -39,7 +41,7 @@ def product(code="1", **facts) -> Product:
 
 def item(code="1", **fields):
     body = {"code": code, "dose": "One twice a day", "quantity": 28, "unit": "tablets"} | fields
-    return parse_item(body, 1)
+    return parse(ItemLine, body).to_request()
 
 
 def refused(type_, country, items, products, authority=None):
@@ -47,6 +49,10 @@ def refused(type_, country, items, products, authority=None):
         check_items(country, items, products, authority)
     assert info.value.type == type_, info.value.message
     return info.value
+
+
+ITEM = {"code": "1", "dose": "d", "quantity": 1, "unit": "u"}
+REQUEST = {"clinicId": "c", "patientId": "p", "idempotencyKey": "k"}
 
 
 def test_item_shape_is_checked():
@@ -62,9 +68,9 @@ def test_item_shape_is_checked():
         {"repeatIntervalDays": 0},
         {"quantityWords": 5},
     ):
-        with pytest.raises(RuleViolation) as info:
-            parse_item({"code": "1", "dose": "d", "quantity": 1, "unit": "u"} | bad, 3)
-        assert info.value.type == "prescription_invalid" and info.value.message.startswith("Item 3")
+        with pytest.raises(BadRequest) as info:
+            parse(CreatePrescription, {**REQUEST, "items": [ITEM, ITEM, {**ITEM, **bad}]})
+        assert info.value.type == "general_argument_invalid" and info.value.message.startswith("`items[2].")
 
 
 def test_products_must_exist_be_vmp_or_amp_and_current():

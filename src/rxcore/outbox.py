@@ -1,0 +1,118 @@
+"""The transactional outbox: how one feature causes another (a signed prescription → a "prescription ready"
+message; later a payment → tokens, a booking → a reminder).
+
+A feature writes its message as an `outbox` row **in the same Appwrite transaction** as the change it reports
+(`message_operation`, or `Change.messages` with rxcore.audit.commit_with_audit), so there is never a change
+without its message nor a message about a change that did not happen. The row id is derived from the message's
+idempotency key: the same change retried writes the same row once.
+
+A consumer (a function) takes messages of its topics in two ways, both declared in appwrite.json:
+  - on the row-create event `databases.<db>.tables.outbox.rows.*.create`, at once, and
+  - on a schedule (every minute), sweeping what is due: new rows an event missed and failed rows whose next
+    attempt time has come.
+Either way it calls `claim` first: a message is delivered by one consumer at a time (the claim is a compare-and-
+set in a transaction; a claim that is not settled within LEASE is taken again), then `settle` with the outcome.
+Failures are retried with backoff up to MAX_ATTEMPTS, then the message is `dead` for an operator to look at.
+Delivery is at least once: a consumer's effect must itself be idempotent (keyed by the message's `key`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from appwrite.query import Query
+
+from rxcore.clock import iso
+from rxcore.tables import TableStore, is_conflict
+
+TABLE = "outbox"
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+BACKOFF = (60, 300, 900, 3600, 3600 * 3, 3600 * 6, 3600 * 12)  # seconds after attempt 1, 2, ...
+TOPICS = ("prescription.ready",)  # every topic a feature writes; a consumer names the ones it takes
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str  # what happened, as `<entity>.<event>`: "prescription.ready"
+    key: str  # unique per effect: "prescription.ready:<prescription id>"
+    payload: dict[str, Any]  # ids, not personal data: the consumer reads what it needs with its own rights
+    clinic_id: str | None = None
+    available_at: datetime | None = None  # not before (a reminder 24 h ahead); now when None
+
+
+def message_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def message_row(message: Message, now: datetime) -> dict[str, Any]:
+    if message.topic not in TOPICS:
+        raise ValueError(f"unknown outbox topic {message.topic!r}: add it to rxcore.outbox.TOPICS")
+    return {
+        "topic": message.topic,
+        "key": message.key,
+        "payload": json.dumps(message.payload, sort_keys=True, separators=(",", ":")),
+        "clinic_id": message.clinic_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": iso(message.available_at or now),
+        "created_at": iso(now),
+        "last_error": None,
+    }
+
+
+def message_operation(tables: TableStore, message: Message, now: datetime) -> dict[str, Any]:
+    """The transaction operation that writes `message` beside the change it reports. No permissions: only
+    functions (with their keys) read the outbox."""
+    return tables.op("create", TABLE, message_id(message.key), message_row(message, now))
+
+
+def due(tables: TableStore, topics: list[str], now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """Messages of `topics` to deliver now: pending or failed with their time come, or claimed but not settled
+    within their lease (the consumer died)."""
+    queries = [
+        Query.equal("topic", topics),
+        Query.equal("status", ["pending", "failed", "sending"]),
+        Query.less_than_equal("next_attempt_at", iso(now)),
+        Query.order_asc("next_attempt_at"),
+        Query.limit(limit),
+    ]
+    return tables.list(TABLE, queries)
+
+
+def claim(tables: TableStore, message_id_: str, now: datetime) -> dict[str, Any] | None:
+    """Take one message for delivery, or None if it is not due or another consumer holds it. The transaction
+    begins before the row is read: if anyone claims or settles it before our commit, our commit fails."""
+    tx = tables.begin()
+    try:
+        row = tables.get(TABLE, message_id_)
+        if row is None or row["status"] in ("sent", "dead") or row["next_attempt_at"] > iso(now):
+            tables.rollback(tx)
+            return None
+        update = {"status": "sending", "attempts": row["attempts"] + 1, "next_attempt_at": iso(now + LEASE)}
+        tables.commit([tables.op("update", TABLE, message_id_, update)], tx)
+        return row | update
+    except Exception as exc:
+        tables.rollback(tx)
+        if is_conflict(exc):
+            return None
+        raise
+
+
+def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | None = None) -> dict[str, Any]:
+    """Record the outcome of a claimed message: sent, or failed (retried later) / dead (after MAX_ATTEMPTS)."""
+    if error is None:
+        update: dict[str, Any] = {"status": "sent", "last_error": None, "sent_at": iso(now)}
+    elif row["attempts"] >= MAX_ATTEMPTS:
+        update = {"status": "dead", "last_error": error[:1000]}
+    else:
+        wait = BACKOFF[min(row["attempts"], len(BACKOFF)) - 1]
+        update = {"status": "failed", "last_error": error[:1000], "next_attempt_at": iso(now + timedelta(seconds=wait))}
+    return tables.update(TABLE, row["$id"], update)
+
+
+def payload_of(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(row["payload"])

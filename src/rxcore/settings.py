@@ -1,0 +1,62 @@
+"""Each function's settings: one typed object, read from the environment when an execution starts (inside
+`main()`, never at import, so a variable changed in the console counts from the next execution).
+
+Naming: our own settings are `RX_<NAME>`; a provider's credentials keep the provider's name (`TRUD_API_KEY`,
+`STRIPE_SECRET_KEY`); Appwrite's own (`APPWRITE_FUNCTION_*`) are Appwrite's. A few settings were first read under
+other names; those names are still accepted (listed in `validation_alias`) and documented as deprecated in
+docs/functions.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from rxcore.errors import NotConfigured
+
+S = TypeVar("S", bound="Settings")
+
+
+def env_field(default: Any, *names: str, **constraints: Any) -> Any:
+    """A setting read from the first of `names` that is set."""
+    return Field(default, validation_alias=AliasChoices(*names), **constraints)
+
+
+class Settings(BaseModel):
+    """What every function reads."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    database_id: str = env_field("main", "RX_DATABASE_ID")
+    function_id: str | None = env_field(None, "APPWRITE_FUNCTION_ID")
+
+    @classmethod
+    def from_env(cls: type[S], env: Mapping[str, str]) -> S:
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+            raise NotConfigured("function_misconfigured", f"The function's settings are invalid: {names}.") from None
+
+
+class PrescribingSettings(Settings):
+    # Seals prescribers' signing keys: keep it; a new one makes existing keys unusable.
+    practitioner_key_secret: SecretStr = env_field("", "RX_PRACTITIONER_KEY_SECRET", "PRACTITIONER_KEY_SECRET")
+    pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
+
+
+class PortalSettings(Settings):
+    portal_token_secret: SecretStr = env_field("", "RX_PORTAL_TOKEN_SECRET", "PORTAL_TOKEN_SECRET")
+
+
+class ImportSettings(Settings):
+    import_bucket_id: str = env_field("patient_imports", "RX_IMPORT_BUCKET_ID", "IMPORT_BUCKET_ID")
+    report_bucket_id: str = env_field("import_reports", "RX_IMPORT_REPORT_BUCKET_ID", "IMPORT_REPORT_BUCKET_ID")
+
+
+class DmdSettings(Settings):
+    database_id: str = env_field("main", "RX_DATABASE_ID", "DMD_DATABASE_ID")
+    write_concurrency: int = env_field(4, "RX_DMD_WRITE_CONCURRENCY", "DMD_WRITE_CONCURRENCY", ge=1, le=16)
+    trud_api_key: SecretStr = env_field("", "TRUD_API_KEY")
+    trud_api_base_url: str = env_field("https://isd.digital.nhs.uk", "TRUD_API_BASE_URL")
