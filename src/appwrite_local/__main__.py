@@ -100,6 +100,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="print a line per request and per execution (with the function's logs, secrets redacted) and the logs "
         "of long executions as they run; env APPWRITE_LOCAL_ACCESS_LOG=1 (make up turns it on)",
     )
+    parser.add_argument(
+        "--functions-domain",
+        default=os.environ.get("APPWRITE_LOCAL_FUNCTIONS_DOMAIN", "functions.localhost"),
+        metavar="SUFFIX",
+        help="a request with `Host: <function-id>.<SUFFIX>` reaches that function, as Appwrite's "
+        "_APP_DOMAIN_FUNCTIONS (default functions.localhost; also /_functions/<function-id>/...); "
+        "env APPWRITE_LOCAL_FUNCTIONS_DOMAIN",
+    )
     return parser.parse_args(argv)
 
 
@@ -137,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         allowed_hostnames=tuple(args.allowed_hostname),
         build_cache=args.build_cache,
         access_log=args.access_log,
+        functions_domain=args.functions_domain,
     )
     services = Services(settings)
     path = write_credentials(services)

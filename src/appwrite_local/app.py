@@ -28,6 +28,7 @@ from .console import Console
 from .cors import Cors, OriginPolicy
 from .db import Database
 from .deployments import Deployments
+from .domains import FunctionDomains
 from .errors import AppwriteError
 from .events import EventBus
 from .executor import Executor
@@ -59,6 +60,7 @@ class Settings:
     allowed_hostnames: tuple[str, ...] = ("localhost",)  # the web platforms (cors.py)
     build_cache: Path | None = None  # where built function environments are kept (builds.py; shared by servers)
     access_log: bool = False  # a line per request and per execution on stdout (console.py)
+    functions_domain: str = "functions.localhost"  # `<function-id>.<this>` reaches the function (domains.py)
 
     @property
     def endpoint(self) -> str:
@@ -302,7 +304,7 @@ async def not_found(request: Request) -> Response:
     return error_response(AppwriteError("general_route_not_found"))
 
 
-def build_app(settings: Settings, services: Services | None = None) -> Cors:
+def build_app(settings: Settings, services: Services | None = None) -> FunctionDomains:
     services = services or Services(settings)
     router = Router(not_found, services.start, services.stop)
     for module in ROUTE_MODULES:
@@ -312,7 +314,8 @@ def build_app(settings: Settings, services: Services | None = None) -> Cors:
     if settings.local_control:
         for spec in local.routes.routes:
             router.add(spec.method, "/_local" + spec.path, make_endpoint(spec, services))
-    app = Cors(router, services.origins)
+    # Function domains sit outside CORS: the function answers its own requests, CORS headers included.
+    app = FunctionDomains(Cors(router, services.origins), services, settings.functions_domain)
     app.services = services  # type: ignore[attr-defined]
     return app
 

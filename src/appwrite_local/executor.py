@@ -296,7 +296,7 @@ class Executor:
         try:
             lines = [
                 f"{method} {path} HTTP/1.1",
-                f"host: 127.0.0.1:{port}",
+                f"host: {headers.get('host') or f'127.0.0.1:{port}'}",  # a function domain's request keeps its host
                 "connection: close",
                 f"content-length: {len(body)}",
             ]

@@ -243,7 +243,7 @@ def console_variables(ctx: Ctx):
             "_APP_DOMAIN_ENABLED": False,
             "_APP_ASSISTANT_ENABLED": False,
             "_APP_DOMAIN_SITES": "sites.localhost",
-            "_APP_DOMAIN_FUNCTIONS": "functions.localhost",
+            "_APP_DOMAIN_FUNCTIONS": ctx.services.settings.functions_domain,
             "_APP_OPTIONS_FORCE_HTTPS": "disabled",
             "_APP_DOMAINS_NAMESERVERS": "",
             "_APP_DB_ADAPTER": "sqlite",

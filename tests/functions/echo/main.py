@@ -1,5 +1,6 @@
 """Test function: answers with everything the runtime gave it (request, headers, environment)."""
 
+import hashlib
 import os
 
 
@@ -12,6 +13,7 @@ def main(context):
         {
             "body": req.body,
             "bodyText": req.body_text,
+            "bodySha256": hashlib.sha256(req.body_binary).hexdigest(),
             "headers": req.headers,
             "method": req.method,
             "path": req.path,
