@@ -22,9 +22,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     instance.stop()
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory):
-    """A second server running the product's own appwrite.json (real functions), with its schema applied."""
+def start_platform(tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
+    """A server running the product's own appwrite.json (real functions), with its schema applied."""
     from scripts import apply_schema
 
     instance = LocalServer(tmp_path_factory.mktemp("platform") / "data", free_port()).start(
@@ -34,6 +33,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
         ["--file", str(PLATFORM_JSON), "--credentials", str(instance.data_dir / "credentials.json")]
     )
     assert code == 0, "appwrite.json must apply cleanly"
+    return instance
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    """A second server running the product's own appwrite.json, shared by the product's tests."""
+    instance = start_platform(tmp_path_factory)
     yield instance
     instance.stop()
 

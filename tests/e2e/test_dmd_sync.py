@@ -28,6 +28,7 @@ from rxcore.dmd.appwrite_store import AppwriteCatalogue
 from rxcore.dmd.archive import ReleaseArchive
 from rxcore.dmd.catalogue import CatalogueBuilder
 from rxcore.dmd.sync import DmdSync, Source, digest
+from tests.conftest import start_platform
 from tests.support.fake_trud import FakeTrud
 from tests.support.local_server import REPO
 from tests.support.sdk import error_of, set_function_variable, val
@@ -35,6 +36,20 @@ from tests.support.sdk import error_of, set_function_variable, val
 pytestmark = pytest.mark.e2e
 FUNCTION = "trud-medicine-sync"
 SMALL = REPO / "test_data" / "dmd" / "nhsbsa_dmd_11.2.0_20261116000001.zip"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """A platform of its own: a sync retires every medicine its release lacks, which would take the catalogue the
+    other product tests prescribe from (tests/support/rx_world.py) whatever order the modules run in."""
+    instance = start_platform(tmp_path_factory)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def platform_admin(platform) -> Client:
+    return Client().set_endpoint(platform.endpoint).set_project(platform.project_id).set_key(platform.api_key)
 
 
 @pytest.fixture(scope="module")
