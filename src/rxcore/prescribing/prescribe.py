@@ -79,15 +79,8 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     if reads["existing"] is not None:
         return _replay(c, reads["existing"], digest, params.sign)
     clinic, patient = reads["clinic"], reads["patient"]
-    if clinic is None or not clinic.get("active", True):
-        raise NotFound("clinic_not_found", "No clinic with this id is yours.")
-    if patient is None or patient["clinic_id"] != clinic_id:
-        raise NotFound("patient_not_found", "No patient with this id in this clinic.")
+    _check_setting(clinic_id, clinic, patient, prescriber)
     country = clinic["country"]
-    if country == "AU" and not prescriber.get("prescriber_number"):
-        raise Forbidden("prescriber_number_required", "Prescribing in Australia needs a PBS prescriber number.")
-    if country == "UK" and not clinic.get("ods_code"):
-        raise Conflict("clinic_ods_code_required", "A UK clinic needs an ODS code to number prescriptions.")
     products = {row["$id"]: Product.from_row(row) for row in reads["medicines"]}
     checked = check_items(country, requests, products, authority)
     check_patient(country, checked, patient)
@@ -106,33 +99,7 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         "item_count": len(checked),
         "controlled": any(item.controlled for item in checked),
     }
-    items = []
-    for item in checked:
-        r = item.request
-        items.append(
-            {
-                "$id": f"{prescription_id}-{item.line}",
-                "prescription_id": prescription_id,
-                "line": item.line,
-                "medicine_code": item.product.code,
-                "medicine_type": item.product.type,
-                "name": item.product.name,
-                "form": item.product.form,
-                "dose": r.dose,
-                "quantity": float(r.quantity),
-                "unit": r.unit,
-                "quantity_words": r.quantity_words,
-                "repeats": r.repeats,
-                "min_interval_days": item.min_interval_days,
-                "days_supply": r.days_supply,
-                "clinical_justification": r.justification,
-                "schedule": item.schedule,
-                "controlled": item.controlled,
-                "supplies_allowed": 1 + r.repeats,
-                "first_dispense_within": period_text(item.first_dispense_days),
-                "valid_for": period_text(item.validity),
-            }
-        )
+    items = [_item_row(prescription_id, item) for item in checked]
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
     first = True
 
@@ -164,6 +131,46 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     if params.sign:
         return sign(c, PrescriptionRef(prescription_id=prescription_id))
     return {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
+
+
+def _check_setting(clinic_id: str, clinic: dict | None, patient: dict | None, prescriber: dict[str, Any]) -> None:
+    """The clinic is active and can number prescriptions, the patient is its own, the prescriber may prescribe
+    in its country."""
+    if clinic is None or not clinic.get("active", True):
+        raise NotFound("clinic_not_found", "No clinic with this id is yours.")
+    if patient is None or patient["clinic_id"] != clinic_id:
+        raise NotFound("patient_not_found", "No patient with this id in this clinic.")
+    if clinic["country"] == "AU" and not prescriber.get("prescriber_number"):
+        raise Forbidden("prescriber_number_required", "Prescribing in Australia needs a PBS prescriber number.")
+    if clinic["country"] == "UK" and not clinic.get("ods_code"):
+        raise Conflict("clinic_ods_code_required", "A UK clinic needs an ODS code to number prescriptions.")
+
+
+def _item_row(prescription_id: str, item: Any) -> dict[str, Any]:
+    """The `prescription_items` row of a checked item (its id from the prescription and the line)."""
+    r = item.request
+    return {
+        "$id": f"{prescription_id}-{item.line}",
+        "prescription_id": prescription_id,
+        "line": item.line,
+        "medicine_code": item.product.code,
+        "medicine_type": item.product.type,
+        "name": item.product.name,
+        "form": item.product.form,
+        "dose": r.dose,
+        "quantity": float(r.quantity),
+        "unit": r.unit,
+        "quantity_words": r.quantity_words,
+        "repeats": r.repeats,
+        "min_interval_days": item.min_interval_days,
+        "days_supply": r.days_supply,
+        "clinical_justification": r.justification,
+        "schedule": item.schedule,
+        "controlled": item.controlled,
+        "supplies_allowed": 1 + r.repeats,
+        "first_dispense_within": period_text(item.first_dispense_days),
+        "valid_for": period_text(item.validity),
+    }
 
 
 def _replay(c: Caller, existing: dict[str, Any], digest: str, then_sign: bool) -> dict[str, Any]:
