@@ -4,21 +4,12 @@ and named no clinic, date or pharmacist). It is a record, not a prescription, an
 
 from __future__ import annotations
 
-import io
 import json
 from decimal import Decimal
 from typing import Any
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A5
-from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-
-from rxcore import fonts
-from rxcore.prescribing.pdf import day, wrap
-
-WIDTH, HEIGHT = A5
-MARGIN = 14 * mm
+from rxcore.prescribing.pdf import day
+from rxcore.printing import render_lines
 
 
 def _amount(value: Any, unit: str) -> str:
@@ -88,28 +79,5 @@ def render(
     records: list[dict[str, Any]],
     pharmacists: dict[str, str],
 ) -> bytes:
-    fonts.register()
-    out = io.BytesIO()
-    canvas = Canvas(out, pagesize=A5, invariant=1)
-    canvas.setTitle(f"Receipt for prescription {prescription['number']}")
-    y = HEIGHT - MARGIN
-    for style, text in lines(prescription, items, records, pharmacists):
-        if y < MARGIN + 20:
-            canvas.showPage()
-            y = HEIGHT - MARGIN
-        font, size, gap = {
-            "title": (fonts.BOLD, 15, 22),
-            "heading": (fonts.BOLD, 10, 18),
-            "text": (fonts.REGULAR, 9, 13),
-            "note": (fonts.OBLIQUE, 8, 20),
-        }[style]
-        y -= gap
-        canvas.setFont(font, size)
-        canvas.setFillColor(colors.HexColor("#005EB8") if style == "title" else colors.black)
-        for part in wrap(text, 78 if style != "title" else 60):
-            canvas.drawString(MARGIN, y, part)
-            y -= size + 3
-        y += size + 3
-    canvas.showPage()
-    canvas.save()
-    return out.getvalue()
+    title = f"Receipt for prescription {prescription['number']}"
+    return render_lines(title, lines(prescription, items, records, pharmacists))
