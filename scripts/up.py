@@ -45,6 +45,38 @@ def ensure_local_secrets(creds: dict[str, str]) -> None:
                 functions.update_variable(function_id, variable.id, key, secrets.token_urlsafe(48), secret=True)
 
 
+def start_local_stripe(creds: dict[str, str], api_port: int) -> subprocess.Popen | None:
+    """localstripe on loopback as billing-process's Stripe, its webhooks signed with a fresh secret and sent to
+    the function's domain; billing-process's variables point at it. localstripe keeps nothing across runs."""
+    port = int(os.environ.get("APPWRITE_LOCAL_STRIPE_PORT", "8420"))
+    if port_in_use("127.0.0.1", port):
+        print(f"localstripe: port {port} is in use; billing-process is left unconfigured", file=sys.stderr)
+        return None
+    script = REPO / "scripts" / "localstripe_loopback.py"
+    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
+    url, secret = f"http://127.0.0.1:{port}", "whsec_" + secrets.token_hex(24)
+    hook = f"http://127.0.0.1:{api_port}/_functions/billing-process/stripe/webhook"
+    for _ in range(200):
+        try:
+            request = urllib.request.Request(
+                f"{url}/_config/webhooks/billing", data=f"url={hook}&secret={secret}".encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=1):
+                break
+        except OSError:
+            time.sleep(0.05)
+    client = Client().set_endpoint(creds["endpoint"]).set_project(creds["projectId"]).set_key(creds["apiKey"])
+    functions = Functions(client)
+    wanted = {"STRIPE_SECRET_KEY": "sk_test_local", "STRIPE_API_BASE": url, "STRIPE_WEBHOOK_SECRET": secret}
+    for variable in functions.list_variables("billing-process").variables:
+        if variable.key in wanted:
+            value = wanted.pop(variable.key)
+            functions.update_variable("billing-process", variable.id, variable.key, value, secret=True)
+    for key, value in wanted.items():
+        functions.create_variable("billing-process", secrets.token_hex(8), key, value, secret=True)
+    return process
+
+
 def main() -> int:
     port = int(os.environ.get("APPWRITE_LOCAL_PORT", "8080"))
     data = Path(os.environ.get("APPWRITE_LOCAL_DATA", ".appwrite-local")).resolve()
@@ -93,6 +125,7 @@ def main() -> int:
         print("appwrite.json could not be applied completely; see the lines marked DIFFERS above", file=sys.stderr)
     creds = json.loads(credentials.read_text())
     ensure_local_secrets(creds)
+    stripe = start_local_stripe(creds, port)
     print(
         f"""
 Local Appwrite is running.
@@ -105,11 +138,18 @@ Example:
   curl -s {creds["endpoint"]}/tablesdb \\
     -H 'X-Appwrite-Project: {creds["projectId"]}' -H 'X-Appwrite-Key: {creds["apiKey"]}'
 
+Stripe (billing-process) is localstripe at http://127.0.0.1:{os.environ.get("APPWRITE_LOCAL_STRIPE_PORT", "8420")};
+its webhooks reach http://127.0.0.1:{port}/_functions/billing-process/stripe/webhook.
+
 Ctrl-C stops it. Requests and executions are shown below as they come (APPWRITE_LOCAL_QUIET=1 hides them).
 """,
         flush=True,
     )
-    return server.wait()
+    try:
+        return server.wait()
+    finally:
+        if stripe is not None:
+            stripe.terminate()
 
 
 if __name__ == "__main__":

@@ -120,6 +120,9 @@ class Dispatcher:
         legacy_selector: str | None = None,
     ):
         self.function_id = function_id
+        # Raw HTTP endpoints on the function's domain (a webhook), by path: they get the request itself (raw body,
+        # headers) and the settings, never a parsed body or a caller, since no Appwrite user stands behind them.
+        self.paths: dict[str, Callable[[FunctionRequest, Any], Any]] = {}
         self.settings = settings
         self.legacy_selector = legacy_selector  # an older name of `action` still accepted (deprecated)
         self.default = default
@@ -131,6 +134,17 @@ class Dispatcher:
         def register(handler: Handler) -> Handler:
             summary = (handler.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
             self.actions[name] = Action(name, model, handler, guests, summary)
+            return handler
+
+        return register
+
+    def path(
+        self, path: str
+    ) -> Callable[[Callable[[FunctionRequest, Any], Any]], Callable[[FunctionRequest, Any], Any]]:
+        """Register a raw endpoint for requests to `path` (e.g. `/stripe/webhook`)."""
+
+        def register(handler: Callable[[FunctionRequest, Any], Any]) -> Callable[[FunctionRequest, Any], Any]:
+            self.paths[path] = handler
             return handler
 
         return register
@@ -149,6 +163,9 @@ class Dispatcher:
         return name if isinstance(name, str) else None
 
     def __call__(self, request: FunctionRequest) -> Any:
+        endpoint = self.paths.get(request.path.rstrip("/") or "/") if request.trigger == "http" else None
+        if endpoint is not None:
+            return endpoint(request, self.settings.from_env(request.env))
         name = self._chosen(request)
         if name not in self.actions:
             raise invalid_argument(f"`action` must be one of {', '.join(self.actions)}.")

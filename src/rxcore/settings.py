@@ -9,6 +9,7 @@ docs/functions.md."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -60,3 +61,15 @@ class DmdSettings(Settings):
     write_concurrency: int = env_field(4, "RX_DMD_WRITE_CONCURRENCY", "DMD_WRITE_CONCURRENCY", ge=1, le=16)
     trud_api_key: SecretStr = env_field("", "TRUD_API_KEY")
     trud_api_base_url: str = env_field("https://isd.digital.nhs.uk", "TRUD_API_BASE_URL")
+
+
+class BillingSettings(Settings):
+    stripe_secret_key: SecretStr = env_field("", "STRIPE_SECRET_KEY")
+    # Checks the signature of every webhook delivery; Stripe shows it once when the endpoint is created.
+    stripe_webhook_secret: SecretStr = env_field("", "STRIPE_WEBHOOK_SECRET")
+    # Empty for Stripe itself; a local stand-in (localstripe) otherwise. Never set in production.
+    stripe_api_base: str = env_field("", "STRIPE_API_BASE")
+    seller_name: str = env_field("Rx Platform", "RX_BILLING_SELLER_NAME")
+    # Prices are tax-inclusive; a receipt shows the tax they include only when both of these are set.
+    tax_name: str = env_field("", "RX_BILLING_TAX_NAME")
+    tax_rate_percent: Decimal | None = env_field(None, "RX_BILLING_TAX_RATE_PERCENT", ge=0, le=100)

@@ -1,0 +1,326 @@
+"""billing-process: token packs paid through Stripe, refunds, and Stripe's signed webhooks on the function's
+domain. Who pays: a prescriber for themself, or a clinic (its owners and admins) for the clinic's shared pool;
+patients never. Money is only ever counted in minor units (integers). See docs/functions/billing-process.md."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from appwrite.query import Query
+from appwrite.services.users import Users
+
+from rxcore.actions import Dispatcher
+from rxcore.audit import Change, commit_with_audit
+from rxcore.billing import receipt
+from rxcore.billing.gateway import Gateway, verified_event
+from rxcore.billing.requests import ListPayments, ListPlans, PaymentRef, PurchaseTokens, ReceiptRef, RefundPayment
+from rxcore.billing.settlement import Actor, record_event, settle
+from rxcore.clock import iso
+from rxcore.errors import BadRequest, Conflict, Forbidden, NotConfigured, NotFound, PaymentRequired
+from rxcore.function_shell import FunctionRequest
+from rxcore.identity import Caller
+from rxcore.settings import BillingSettings
+from rxcore.tables import Tables, is_conflict
+
+actions = Dispatcher("billing-process", settings=BillingSettings)
+MAX_WEBHOOK_BYTES = 256 * 1024
+BILLING_ROLES = {"owner", "admin"}  # of a clinic's team: who may buy for, and see the payments of, the clinic
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Who is billed: an individual prescriber (`id` = their user id) or a clinic (`id` = the clinic id)."""
+
+    type: str
+    id: str
+    name: str
+
+    @property
+    def clinic_id(self) -> str | None:
+        return self.id if self.type == "clinic" else None
+
+    def readers(self) -> list[str]:
+        if self.type == "clinic":
+            return [f'read("team:{self.id}/owner")', f'read("team:{self.id}/admin")']
+        return [f'read("user:{self.id}")']
+
+
+def billing_entity(c: Caller, clinic_id: str | None) -> Entity:
+    """The entity the caller may act for: the clinic if they own or administer it, else themself as an active
+    prescriber (403 for anyone else, patients included)."""
+    if clinic_id is not None:
+        clinic = c.clinic_member(clinic_id, BILLING_ROLES)
+        return Entity("clinic", clinic_id, clinic["name"])
+    practitioner = c.practitioner("prescriber")
+    return Entity("individual", c.user_id, practitioner["name"])
+
+
+def _is_platform_admin(c: Caller) -> bool:
+    return "admin" in (Users(c.request.client).get(c.user_id).labels or [])
+
+
+def _public(payment: dict[str, Any]) -> dict[str, Any]:
+    hidden = ("request_digest", "$permissions", "$databaseId", "$tableId", "$sequence")
+    shown = {k: v for k, v in payment.items() if k not in hidden}
+    shown["history"] = json.loads(payment.get("history") or "[]")
+    return shown
+
+
+# --- plans -------------------------------------------------------------------------------------------------------
+@actions.action("list_plans", ListPlans)
+def list_plans(c: Caller, params: ListPlans) -> dict[str, Any]:
+    """The active plans and token packs, with their prices in minor units."""
+    rows = c.tables.list("billing_plans", [Query.equal("active", True), Query.limit(100)])
+    if params.currency:
+        rows = [r for r in rows if r.get(f"amount_{params.currency}")]
+    return {"plans": [{k: v for k, v in r.items() if not k.startswith("$") or k == "$id"} for r in rows]}
+
+
+def _pack(c: Caller, params: PurchaseTokens, entity: Entity) -> tuple[dict[str, Any], int]:
+    plan = c.tables.get("billing_plans", params.plan_id)
+    if plan is None or not plan["active"] or plan["kind"] != "token_pack":
+        raise NotFound("billing_plan_not_found", "No token pack on sale has this id.")
+    if plan["entity_type"] not in ("any", entity.type):
+        who = "a clinic" if plan["entity_type"] == "clinic" else "an individual prescriber"
+        raise BadRequest("billing_plan_not_for_entity", f"This pack is sold to {who}.")
+    amount = plan.get(f"amount_{params.currency}")
+    if not isinstance(amount, int) or amount < 1:
+        raise BadRequest("billing_currency_unavailable", f"This pack has no price in {params.currency.upper()}.")
+    return plan, amount
+
+
+# --- buying tokens -----------------------------------------------------------------------------------------------
+@actions.action("purchase_tokens", PurchaseTokens)
+def purchase_tokens(c: Caller, params: PurchaseTokens) -> dict[str, Any]:
+    """Buy a token pack: charge a saved payment method at once, or answer a client secret for Stripe.js. The
+    tokens are credited when Stripe says the payment succeeded (here, or by its webhook), once."""
+    entity = billing_entity(c, params.clinic_id)
+    plan, amount = _pack(c, params, entity)
+    gateway = Gateway(c.settings)  # type: ignore[arg-type]
+    payment_id = hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(params.model_dump_json(exclude={"payment_method_id"}).encode()).hexdigest()
+    payment = _payment_row(c, payment_id, digest, entity, plan, amount, params, gateway)
+    metadata = {"payment_id": payment_id, "entity_type": entity.type, "entity_id": entity.id, "plan_id": plan["$id"]}
+    try:
+        state = gateway.create_intent(
+            amount,
+            params.currency,
+            payment["stripe_customer_id"],
+            metadata,
+            params.payment_method_id,
+            key=f"payment:{payment_id}",
+        )
+    except PaymentRequired:
+        _declined(c, payment)
+        raise
+    actor = Actor(c.user_id, "payer", c.request.client_ip)
+    settled = settle(c.tables, state, c.now_fresh, actor)
+    awaiting = state.status in ("requires_payment_method", "requires_confirmation", "requires_action")
+    return {
+        "payment": _public(settled.get("payment") or payment),
+        "clientSecret": state.client_secret if awaiting else None,
+        "walletBalance": settled.get("walletBalance"),
+    }
+
+
+def _payment_row(
+    c: Caller,
+    payment_id: str,
+    digest: str,
+    entity: Entity,
+    plan: dict[str, Any],
+    amount: int,
+    params: PurchaseTokens,
+    gateway: Gateway,
+) -> dict[str, Any]:
+    """The payment this key stands for: the one made before (same request), or a new pending one."""
+    existing = c.tables.get("billing_payments", payment_id)
+    if existing is None:
+        customer = _customer(c, gateway, entity)
+        now = iso(c.now)
+        row = {
+            "entity_type": entity.type,
+            "entity_id": entity.id,
+            "clinic_id": entity.clinic_id,
+            "user_id": c.user_id,
+            "kind": "token_pack",
+            "plan_id": plan["$id"],
+            "description": plan["name"][:200],
+            "currency": params.currency,
+            "amount": amount,
+            "amount_refunded": 0,
+            "tokens": int(plan["tokens"]),
+            "tokens_reversed": 0,
+            "status": "pending",
+            "stripe_customer_id": customer,
+            "request_digest": digest,
+            "history": json.dumps([{"at": now, "event": "created"}]),
+            "created_at": now,
+            "updated_at": now,
+        }
+        event = c.event("payer", "payment.created", "payment", payment_id, entity.clinic_id, None, amount=amount)
+        operation = c.tables.op("create", "billing_payments", payment_id, row | {"$permissions": entity.readers()})
+        try:
+            commit_with_audit(c.tables, lambda _tx: Change([operation], [event], None), lambda: c.now)
+            return row | {"$id": payment_id}
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            existing = c.tables.get("billing_payments", payment_id)  # the same request, racing: answer the same
+    if existing is None or existing["request_digest"] != digest:
+        raise Conflict("idempotency_key_reused", "This idempotency key was used for a different purchase.")
+    return existing
+
+
+def _customer(c: Caller, gateway: Gateway, entity: Entity) -> str:
+    """The entity's Stripe customer, created on its first payment."""
+    row_id = hashlib.sha256(f"customer:{entity.type}:{entity.id}".encode()).hexdigest()[:32]
+    row = c.tables.get("billing_customers", row_id)
+    if row is not None:
+        return row["stripe_customer_id"]
+    metadata = {"entity_type": entity.type, "entity_id": entity.id}
+    customer_id = gateway.create_customer(entity.name, metadata, key=f"customer:{row_id}")
+    data = {
+        "entity_type": entity.type,
+        "entity_id": entity.id,
+        "stripe_customer_id": customer_id,
+        "created_at": iso(c.now),
+    }
+    try:
+        c.tables.create("billing_customers", row_id, data)
+    except Exception as exc:
+        if not is_conflict(exc):
+            raise
+        return c.tables.get("billing_customers", row_id)["stripe_customer_id"]  # type: ignore[index]
+    return customer_id
+
+
+def _declined(c: Caller, payment: dict[str, Any]) -> None:
+    """Record a declined card on a pending payment (the payer may try again with the same key)."""
+    if payment["status"] != "pending":
+        return
+    history = json.loads(payment["history"]) + [{"at": iso(c.now), "event": "failed", "reason": "card declined"}]
+    data = {"status": "failed", "history": json.dumps(history), "updated_at": iso(c.now)}
+    c.tables.update("billing_payments", payment["$id"], data)
+
+
+# --- reading payments --------------------------------------------------------------------------------------------
+def _readable_payment(c: Caller, payment_id: str) -> dict[str, Any]:
+    payment = c.tables.get("billing_payments", payment_id)
+    if payment is not None and payment["entity_type"] == "clinic":
+        try:
+            c.clinic_member(payment["entity_id"], BILLING_ROLES)
+            return payment
+        except NotFound:
+            pass
+    elif payment is not None and payment["entity_id"] == c.user_id:
+        return payment
+    if payment is not None and _is_platform_admin(c):
+        return payment
+    raise NotFound("billing_payment_not_found", "No payment of yours has this id.")
+
+
+@actions.action("get_payment", PaymentRef)
+def get_payment(c: Caller, params: PaymentRef) -> dict[str, Any]:
+    """One payment, brought up to date from Stripe first (so a lost webhook delays nothing for long)."""
+    payment = _readable_payment(c, params.payment_id)
+    if payment.get("stripe_payment_intent_id"):
+        state = Gateway(c.settings).intent(payment["stripe_payment_intent_id"])  # type: ignore[arg-type]
+        payment = settle(c.tables, state, c.now_fresh, Actor(c.user_id, "reader", c.request.client_ip))["payment"]
+    return {"payment": _public(payment)}
+
+
+@actions.action("get_receipt", ReceiptRef)
+def get_receipt(c: Caller, params: ReceiptRef) -> dict[str, Any]:
+    """The PDF receipt of a paid payment (refunds shown), for the payer, the clinic's admins or platform admins."""
+    payment = _readable_payment(c, params.payment_id)
+    if payment["status"] not in ("succeeded", "partially_refunded", "refunded"):
+        raise Conflict("billing_payment_not_paid", "A receipt is issued once the payment has succeeded.")
+    if payment["entity_type"] == "clinic":
+        billed_to = (c.tables.get("clinics", payment["entity_id"]) or {}).get("name", "the clinic")
+    else:
+        billed_to = (c.tables.get("practitioners", payment["entity_id"]) or {}).get("name", "the prescriber")
+    settings: BillingSettings = c.settings  # type: ignore[assignment]
+    pdf = receipt.render(payment, billed_to, settings.seller_name, settings.tax_name, settings.tax_rate_percent)
+    event = c.event("payer", "payment.receipt_downloaded", "payment", payment["$id"], payment.get("clinic_id"), None)
+    commit_with_audit(c.tables, lambda _tx: Change([], [event], None), lambda: c.now)
+    name = f"receipt-{receipt.receipt_number(payment)}.pdf"
+    return {"filename": name, "contentType": "application/pdf", "base64": base64.b64encode(pdf).decode()}
+
+
+@actions.action("list_payments", ListPayments)
+def list_payments(c: Caller, params: ListPayments) -> dict[str, Any]:
+    """Your payments, or your clinic's, newest first."""
+    entity = billing_entity(c, params.clinic_id) if params.clinic_id else Entity("individual", c.user_id, "")
+    queries = [
+        Query.equal("entity_type", entity.type),
+        Query.equal("entity_id", entity.id),
+        Query.order_desc("created_at"),
+        Query.limit(params.limit),
+    ]
+    return {"payments": [_public(p) for p in c.tables.list("billing_payments", queries)]}
+
+
+# --- refunds -----------------------------------------------------------------------------------------------------
+@actions.action("refund", RefundPayment)
+def refund(c: Caller, params: RefundPayment) -> dict[str, Any]:
+    """Refund a payment in full or in part (platform admins); a token pack's tokens go back in proportion."""
+    if not _is_platform_admin(c):
+        raise Forbidden("billing_admin_required", "Only a platform admin may refund a payment.")
+    payment = c.tables.get("billing_payments", params.payment_id)
+    if payment is None:
+        raise NotFound("billing_payment_not_found", "No payment has this id.")
+    if payment["status"] not in ("succeeded", "partially_refunded") or not payment.get("stripe_payment_intent_id"):
+        raise Conflict("billing_payment_not_refundable", f"A {payment['status']} payment cannot be refunded.")
+    remaining = payment["amount"] - payment["amount_refunded"]
+    amount = params.amount or remaining
+    if amount > remaining:
+        raise BadRequest("billing_refund_too_large", f"At most {remaining} minor units remain to refund.")
+    gateway = Gateway(c.settings)  # type: ignore[arg-type]
+    key = f"refund:{payment['$id']}:{payment['amount_refunded']}:{amount}"
+    gateway.refund(payment["stripe_payment_intent_id"], amount, key)
+    state = gateway.intent(payment["stripe_payment_intent_id"])
+    settled = settle(c.tables, state, c.now_fresh, Actor(c.user_id, "admin", c.request.client_ip), note=params.reason)
+    return {"payment": _public(settled["payment"]), "walletBalance": settled.get("walletBalance")}
+
+
+# --- Stripe's webhook ----------------------------------------------------------------------------------------------
+def _intent_of(event: dict[str, Any]) -> str | None:
+    """The PaymentIntent an event is about, for the events that change a payment."""
+    obj = event.get("data", {}).get("object", {}) or {}
+    kind = obj.get("object")
+    if kind == "payment_intent":
+        return obj.get("id")
+    if kind in ("charge", "refund"):
+        intent = obj.get("payment_intent")
+        return intent if isinstance(intent, str) else (intent or {}).get("id")
+    return None
+
+
+@actions.path("/stripe/webhook")
+def stripe_webhook(request: FunctionRequest, settings: BillingSettings) -> dict[str, Any]:
+    """A delivery from Stripe: checked against the exact bytes signed, recorded once, applied once."""
+    secret = settings.stripe_webhook_secret.get_secret_value()
+    if not secret:
+        raise NotConfigured("billing_not_configured", "STRIPE_WEBHOOK_SECRET is not set for this function.")
+    if request.method != "POST":
+        raise BadRequest("billing_webhook_invalid", "Stripe delivers events with POST.")
+    if len(request.raw_body) > MAX_WEBHOOK_BYTES:
+        request.log(f"webhook refused: body of {len(request.raw_body)} bytes")
+        raise BadRequest("billing_webhook_invalid", f"The body is over {MAX_WEBHOOK_BYTES} bytes.")
+    try:
+        event = verified_event(request.raw_body, request.headers.get("stripe-signature", ""), secret)
+    except ValueError as exc:
+        request.log(f"webhook refused from {request.client_ip or 'unknown'}: {exc}")
+        raise BadRequest("billing_webhook_invalid", "The Stripe-Signature does not match this body.") from None
+    tables = Tables(request.client, settings.database_id)
+    intent_id = _intent_of(event)
+    if intent_id is None:
+        return {"received": True, "outcome": record_event(tables, event, "", "ignored", request.now)}
+    state = Gateway(settings).intent(intent_id)
+    actor = Actor("stripe", "stripe", request.client_ip)
+    return {"received": True, "outcome": settle(tables, state, request.now, actor, event)["outcome"]}
