@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal clean
+.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal bench-billing clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-patients: $(STAMP)
 
 bench-portal: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/portal.py
+
+bench-billing: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/billing.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py

@@ -100,3 +100,98 @@ def verified_event(payload: bytes, signature: str, secret: str) -> dict[str, Any
     except (stripe.SignatureVerificationError, ValueError) as exc:  # a bad signature, or signed bytes not JSON
         raise ValueError(str(exc) or "invalid payload") from None
     return event.to_dict()
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    id: str
+    status: str  # draft, open, paid, uncollectible, void
+    subscription: str | None
+    customer: str | None
+    currency: str
+    amount_paid: int
+    period_start: int | None
+    period_end: int | None
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    id: str
+    status: str  # active, past_due, canceled, incomplete ...
+    customer: str | None
+    cancel_at_period_end: bool
+    current_period_end: int | None
+    latest_invoice: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def _invoice_state(invoice: Any) -> InvoiceState:
+    data = invoice.to_dict()
+    lines = (data.get("lines") or {}).get("data") or [{}]
+    period = lines[0].get("period") or {}
+    subscription = data.get("subscription")
+    return InvoiceState(
+        id=data["id"],
+        status=data["status"],
+        subscription=subscription if isinstance(subscription, str) else (subscription or {}).get("id"),
+        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
+        currency=str(data.get("currency", "")).lower(),
+        amount_paid=int(data.get("amount_paid") or 0),
+        period_start=period.get("start") or data.get("period_start"),
+        period_end=period.get("end") or data.get("period_end"),
+    )
+
+
+def _subscription_state(subscription: Any) -> SubscriptionState:
+    data = subscription.to_dict()
+    items = (data.get("items") or {}).get("data") or [{}]
+    latest = data.get("latest_invoice")
+    return SubscriptionState(
+        id=data["id"],
+        status=data["status"],
+        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        current_period_end=data.get("current_period_end") or items[0].get("current_period_end"),
+        latest_invoice=latest if isinstance(latest, str) else (latest or {}).get("id"),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+    )
+
+
+class SubscriptionGateway(Gateway):
+    """Plans, default payment methods and subscriptions (Stripe Plans: localstripe has no Prices)."""
+
+    def ensure_plan(self, plan_id: str, name: str, amount: int, currency: str, interval: str) -> str:
+        """The Stripe plan for one of our plans in one currency (`rx-<plan>-<currency>`), made on first use."""
+        stripe_id = f"rx-{plan_id}-{currency}"
+        try:
+            self.client.v1.plans.retrieve(stripe_id)
+            return stripe_id
+        except stripe.InvalidRequestError:
+            pass
+        product = self._call(self.client.v1.products.create, params={"name": name[:200]})
+        params = {"id": stripe_id, "product": product.id, "amount": amount, "currency": currency, "interval": interval}
+        try:
+            self._call(self.client.v1.plans.create, params=params)
+        except ServiceError:
+            self.client.v1.plans.retrieve(stripe_id)  # made by a concurrent subscriber; anything else raises
+        return stripe_id
+
+    def set_default_method(self, customer: str, method: str) -> None:
+        attached = self._call(self.client.v1.payment_methods.attach, method, params={"customer": customer})
+        settings = {"invoice_settings": {"default_payment_method": attached.id}}
+        self._call(self.client.v1.customers.update, customer, params=settings)
+
+    def subscribe(self, customer: str, stripe_plan: str, metadata: dict[str, str], key: str) -> SubscriptionState:
+        params = {"customer": customer, "items": [{"plan": stripe_plan}], "metadata": metadata}
+        created = self._call(self.client.v1.subscriptions.create, params=params, options={"idempotency_key": key})
+        return _subscription_state(created)
+
+    def subscription(self, subscription_id: str) -> SubscriptionState:
+        return _subscription_state(self._call(self.client.v1.subscriptions.retrieve, subscription_id))
+
+    def cancel_at_period_end(self, subscription_id: str) -> SubscriptionState:
+        update = self.client.v1.subscriptions.update
+        return _subscription_state(self._call(update, subscription_id, params={"cancel_at_period_end": True}))
+
+    def invoice(self, invoice_id: str) -> InvoiceState:
+        return _invoice_state(self._call(self.client.v1.invoices.retrieve, invoice_id))

@@ -7,16 +7,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from appwrite.query import Query
-from appwrite.services.users import Users
 
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
-from rxcore.billing import receipt
-from rxcore.billing.gateway import Gateway, verified_event
+from rxcore.billing import receipt, subscriptions
+from rxcore.billing.entities import BILLING_ROLES, Entity, billing_entity, ensure_customer, is_platform_admin
+from rxcore.billing.gateway import Gateway, SubscriptionGateway, verified_event
 from rxcore.billing.requests import ListPayments, ListPlans, PaymentRef, PurchaseTokens, ReceiptRef, RefundPayment
 from rxcore.billing.settlement import Actor, record_event, settle
 from rxcore.clock import iso
@@ -28,39 +27,6 @@ from rxcore.tables import Tables, is_conflict
 
 actions = Dispatcher("billing-process", settings=BillingSettings)
 MAX_WEBHOOK_BYTES = 256 * 1024
-BILLING_ROLES = {"owner", "admin"}  # of a clinic's team: who may buy for, and see the payments of, the clinic
-
-
-@dataclass(frozen=True)
-class Entity:
-    """Who is billed: an individual prescriber (`id` = their user id) or a clinic (`id` = the clinic id)."""
-
-    type: str
-    id: str
-    name: str
-
-    @property
-    def clinic_id(self) -> str | None:
-        return self.id if self.type == "clinic" else None
-
-    def readers(self) -> list[str]:
-        if self.type == "clinic":
-            return [f'read("team:{self.id}/owner")', f'read("team:{self.id}/admin")']
-        return [f'read("user:{self.id}")']
-
-
-def billing_entity(c: Caller, clinic_id: str | None) -> Entity:
-    """The entity the caller may act for: the clinic if they own or administer it, else themself as an active
-    prescriber (403 for anyone else, patients included)."""
-    if clinic_id is not None:
-        clinic = c.clinic_member(clinic_id, BILLING_ROLES)
-        return Entity("clinic", clinic_id, clinic["name"])
-    practitioner = c.practitioner("prescriber")
-    return Entity("individual", c.user_id, practitioner["name"])
-
-
-def _is_platform_admin(c: Caller) -> bool:
-    return "admin" in (Users(c.request.client).get(c.user_id).labels or [])
 
 
 def _public(payment: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +106,7 @@ def _payment_row(
     """The payment this key stands for: the one made before (same request), or a new pending one."""
     existing = c.tables.get("billing_payments", payment_id)
     if existing is None:
-        customer = _customer(c, gateway, entity)
+        customer = ensure_customer(c, gateway, entity)
         now = iso(c.now)
         row = {
             "entity_type": entity.type,
@@ -176,29 +142,6 @@ def _payment_row(
     return existing
 
 
-def _customer(c: Caller, gateway: Gateway, entity: Entity) -> str:
-    """The entity's Stripe customer, created on its first payment."""
-    row_id = hashlib.sha256(f"customer:{entity.type}:{entity.id}".encode()).hexdigest()[:32]
-    row = c.tables.get("billing_customers", row_id)
-    if row is not None:
-        return row["stripe_customer_id"]
-    metadata = {"entity_type": entity.type, "entity_id": entity.id}
-    customer_id = gateway.create_customer(entity.name, metadata, key=f"customer:{row_id}")
-    data = {
-        "entity_type": entity.type,
-        "entity_id": entity.id,
-        "stripe_customer_id": customer_id,
-        "created_at": iso(c.now),
-    }
-    try:
-        c.tables.create("billing_customers", row_id, data)
-    except Exception as exc:
-        if not is_conflict(exc):
-            raise
-        return c.tables.get("billing_customers", row_id)["stripe_customer_id"]  # type: ignore[index]
-    return customer_id
-
-
 def _declined(c: Caller, payment: dict[str, Any]) -> None:
     """Record a declined card on a pending payment (the payer may try again with the same key)."""
     if payment["status"] != "pending":
@@ -219,7 +162,7 @@ def _readable_payment(c: Caller, payment_id: str) -> dict[str, Any]:
             pass
     elif payment is not None and payment["entity_id"] == c.user_id:
         return payment
-    if payment is not None and _is_platform_admin(c):
+    if payment is not None and is_platform_admin(c):
         return payment
     raise NotFound("billing_payment_not_found", "No payment of yours has this id.")
 
@@ -269,7 +212,7 @@ def list_payments(c: Caller, params: ListPayments) -> dict[str, Any]:
 @actions.action("refund", RefundPayment)
 def refund(c: Caller, params: RefundPayment) -> dict[str, Any]:
     """Refund a payment in full or in part (platform admins); a token pack's tokens go back in proportion."""
-    if not _is_platform_admin(c):
+    if not is_platform_admin(c):
         raise Forbidden("billing_admin_required", "Only a platform admin may refund a payment.")
     payment = c.tables.get("billing_payments", params.payment_id)
     if payment is None:
@@ -289,15 +232,16 @@ def refund(c: Caller, params: RefundPayment) -> dict[str, Any]:
 
 
 # --- Stripe's webhook ----------------------------------------------------------------------------------------------
-def _intent_of(event: dict[str, Any]) -> str | None:
-    """The PaymentIntent an event is about, for the events that change a payment."""
+def _object_of(event: dict[str, Any]) -> tuple[str, str] | None:
+    """What an event is about, for the events that change something of ours: (kind, Stripe id)."""
     obj = event.get("data", {}).get("object", {}) or {}
     kind = obj.get("object")
-    if kind == "payment_intent":
-        return obj.get("id")
+    if kind in ("payment_intent", "invoice", "subscription"):
+        return kind, obj.get("id")
     if kind in ("charge", "refund"):
         intent = obj.get("payment_intent")
-        return intent if isinstance(intent, str) else (intent or {}).get("id")
+        intent = intent if isinstance(intent, str) else (intent or {}).get("id")
+        return ("payment_intent", intent) if intent else None
     return None
 
 
@@ -318,9 +262,19 @@ def stripe_webhook(request: FunctionRequest, settings: BillingSettings) -> dict[
         request.log(f"webhook refused from {request.client_ip or 'unknown'}: {exc}")
         raise BadRequest("billing_webhook_invalid", "The Stripe-Signature does not match this body.") from None
     tables = Tables(request.client, settings.database_id)
-    intent_id = _intent_of(event)
-    if intent_id is None:
+    about = _object_of(event)
+    if about is None:
         return {"received": True, "outcome": record_event(tables, event, "", "ignored", request.now)}
-    state = Gateway(settings).intent(intent_id)
-    actor = Actor("stripe", "stripe", request.client_ip)
-    return {"received": True, "outcome": settle(tables, state, request.now, actor, event)["outcome"]}
+    kind, object_id = about
+    gateway, actor = SubscriptionGateway(settings), Actor("stripe", "stripe", request.client_ip)
+    if kind == "invoice":
+        result = subscriptions.settle_invoice(tables, gateway.invoice(object_id), request.now, actor, event)
+    elif kind == "subscription":
+        result = subscriptions.sync_subscription(tables, gateway.subscription(object_id), request.now, actor, event)
+    else:
+        result = settle(tables, gateway.intent(object_id), request.now, actor, event)
+    return {"received": True, "outcome": result["outcome"]}
+
+
+actions.action("subscribe", subscriptions.Subscribe)(subscriptions.subscribe)
+actions.action("cancel_subscription", subscriptions.CancelSubscription)(subscriptions.cancel)

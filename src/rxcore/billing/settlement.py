@@ -130,7 +130,7 @@ def settle(
         payment_id = state.metadata.get("payment_id", "")
         payment = tables.get("billing_payments", payment_id) if payment_id else None
         if payment is None:  # not a payment of ours (another integration on the same Stripe account)
-            record = [_event_op(tables, event, state.id, "ignored", _detail(state), at)] if event else []
+            record = [event_op(tables, event, state.id, "ignored", _detail(state), at)] if event else []
             return Change(record, [], {"outcome": "ignored"}) if record else {"outcome": "ignored"}
         moved = transition(payment, state, at)
         operations: list[dict[str, Any]] = []
@@ -143,7 +143,7 @@ def settle(
             operations.append(tables.op("update", "billing_payments", payment["$id"], moved.updates))
         outcome = ",".join(moved.happened) or "unchanged"
         if event is not None:
-            operations.append(_event_op(tables, event, state.id, outcome, _detail(state), at))
+            operations.append(event_op(tables, event, state.id, outcome, _detail(state), at))
         result = {"outcome": outcome, "payment": payment | moved.updates, "walletBalance": balance}
         if not operations:
             return result
@@ -159,7 +159,7 @@ def record_event(
     """Record an event that changes no payment (once); answers its outcome, or `duplicate`."""
     at = iso(now())
     try:
-        tables.commit([_event_op(tables, event, object_id, outcome, "", at)])
+        tables.commit([event_op(tables, event, object_id, outcome, "", at)])
     except Exception as exc:
         if not is_conflict(exc):
             raise
@@ -167,7 +167,7 @@ def record_event(
     return outcome
 
 
-def _event_op(
+def event_op(
     tables: TableStore, event: dict[str, Any], object_id: str, outcome: str, detail: str, at: str
 ) -> dict[str, Any]:
     created = datetime.fromtimestamp(int(event.get("created") or 0), UTC)
