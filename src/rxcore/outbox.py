@@ -32,7 +32,14 @@ TABLE = "outbox"
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BACKOFF = (60, 300, 900, 3600, 3600 * 3, 3600 * 6, 3600 * 12)  # seconds after attempt 1, 2, ...
-TOPICS = ("prescription.ready",)  # every topic a feature writes; a consumer names the ones it takes
+# Every topic a feature writes; a consumer names the ones it takes.
+TOPICS = (
+    "prescription.ready",  # prescription-create, on signing
+    "payment.succeeded",  # billing-process: a receipt to send
+    "payment.refunded",  # billing-process: a refund to confirm
+    "consultation.paid",  # billing-process: the appointment's order is paid (the booking confirms it)
+    "consultation.refunded",  # billing-process: the appointment's order was refunded
+)
 
 
 @dataclass(frozen=True)

@@ -446,3 +446,78 @@ def test_only_a_clinics_owners_and_admins_subscribe_it(billing, starter):
     assert (code, answer["type"]) == (404, "clinic_not_found")
     code, answer = billing.execute("owner", "billing-process", body)
     assert (code, answer["type"]) == (400, "billing_plan_not_for_entity")  # Starter is for individuals
+
+
+# --- consultation orders (the API the consultations feature calls; no appointments table exists yet) ----------
+def test_one_order_per_appointment_paid_then_refunded_tells_the_booking_through_the_outbox(billing, stripe_server):
+    from rxcore.billing import orders
+    from rxcore.billing.gateway import Gateway
+    from rxcore.billing.settlement import Actor
+    from rxcore.clock import utc_now
+    from rxcore.outbox import message_id
+    from rxcore.settings import BillingSettings
+
+    rx = billing
+    settings = BillingSettings.from_env(
+        {"STRIPE_SECRET_KEY": stripe_local.SECRET_KEY, "STRIPE_API_BASE": stripe_server.url}
+    )
+    gateway, actor = Gateway(settings), Actor("consult-test", "system", "")
+    appointment = orders.Appointment(
+        id="appt-" + secrets.token_hex(6), clinic_id=rx.clinics["uk"], patient_user_id=rx.people["patient"].id,
+        patient_name="Jane Doe", amount=8000, currency="gbp", description="Consultation (30 min), new patient",
+    )  # fmt: skip
+    with ThreadPoolExecutor(3) as pool:  # a double click: one order, one intent
+        made = list(
+            pool.map(lambda _: orders.consultation_order(rx.tables, gateway, appointment, utc_now, actor), range(3))
+        )
+    assert len({m["payment"]["$id"] for m in made}) == 1 and len({m["clientSecret"] for m in made}) == 1
+    payment = made[0]["payment"]
+    assert (payment["kind"], payment["amount"], payment["status"]) == ("consultation", 8000, "pending")
+    changed = orders.Appointment(**(appointment.__dict__ | {"amount": 5000}))
+    with pytest.raises(Exception) as refused:
+        orders.consultation_order(rx.tables, gateway, changed, utc_now, actor)
+    assert getattr(refused.value, "type", "") == "billing_order_price_changed"
+
+    intent = payment["stripe_payment_intent_id"]
+    stripe_server.client().v1.payment_intents.update(intent, params={"payment_method": "pm_card_visa"})
+    stripe_server.client().v1.payment_intents.confirm(intent)
+    wait_until(lambda: rx.tables.get("billing_payments", payment["$id"])["status"] == "succeeded")  # the webhook
+    paid = rx.tables.get("outbox", message_id(f"consultation.paid:{appointment.id}"))
+    assert paid and json.loads(paid["payload"])["appointmentId"] == appointment.id
+    # The patient reads their own order through the function.
+    code, read = rx.execute("patient", "billing-process", {"action": "get_payment", "paymentId": payment["$id"]})
+    assert code == 200 and read["payment"]["appointment_id"] == appointment.id
+
+    refunded = orders.refund_consultation(rx.tables, gateway, appointment.id, utc_now, actor, "doctor cancelled")
+    assert (refunded["status"], refunded["amount_refunded"]) == ("refunded", 8000)
+    notice = rx.tables.get("outbox", message_id(f"consultation.refunded:{payment['$id']}:8000"))
+    assert notice and json.loads(notice["payload"])["appointmentId"] == appointment.id
+    assert (
+        orders.refund_consultation(rx.tables, gateway, appointment.id, utc_now, actor, "again")["status"] == "refunded"
+    )
+
+
+def test_the_same_purchase_sent_three_times_at_once_charges_and_credits_once(billing, stripe_server):
+    rx = billing
+    prescriber = rx.people["prescriber"].id
+    before = balance(rx, "individual", prescriber)
+    body = {"idempotencyKey": secrets.token_hex(8), "paymentMethodId": "pm_card_visa"}
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: buy(rx, "prescriber", **body), range(3)))
+    assert {code for code, _ in answers} == {200}, answers
+    assert len({a["payment"]["$id"] for _, a in answers}) == 1
+    intent = answers[0][1]["payment"]["stripe_payment_intent_id"]
+    assert {a["payment"]["stripe_payment_intent_id"] for _, a in answers} == {intent}
+    time.sleep(1.5)  # localstripe's webhooks for every intent it made (it ignores idempotency keys)
+    assert balance(rx, "individual", prescriber) == before + 100
+    # Any second intent localstripe made was given back: only the recorded one keeps its money.
+    api = stripe_server.client().v1.payment_intents
+    ours = answers[0][1]["payment"]["$id"]
+    every = api.list(params={"limit": 100}).auto_paging_iter()
+    made = [p for p in every if p.to_dict()["metadata"].get("payment_id") == ours]
+    assert intent in {p.id for p in made}
+    for pi in made:
+        if pi.id != intent:
+            state = api.retrieve(pi.id, params={"expand": ["latest_charge"]}).to_dict()
+            charge = state.get("latest_charge") or {}
+            assert state["status"] == "canceled" or charge.get("amount_refunded") == state["amount"], state

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from appwrite.services.users import Users
 
 from rxcore.billing.gateway import Gateway
 from rxcore.clock import iso
 from rxcore.identity import Caller
-from rxcore.tables import is_conflict
+from rxcore.tables import TableStore, is_conflict
 
 BILLING_ROLES = {"owner", "admin"}  # of a clinic's team: who may buy for, and see the payments of, the clinic
 
@@ -54,8 +56,12 @@ def is_platform_admin(c: Caller) -> bool:
 
 def ensure_customer(c: Caller, gateway: Gateway, entity: Entity) -> str:
     """The entity's Stripe customer, created on its first payment."""
+    return ensure_customer_for(c.tables, gateway, entity, lambda: c.now)
+
+
+def ensure_customer_for(tables: TableStore, gateway: Gateway, entity: Entity, now: Callable[[], datetime]) -> str:
     row_id = hashlib.sha256(f"customer:{entity.type}:{entity.id}".encode()).hexdigest()[:32]
-    row = c.tables.get("billing_customers", row_id)
+    row = tables.get("billing_customers", row_id)
     if row is not None:
         return row["stripe_customer_id"]
     metadata = {"entity_type": entity.type, "entity_id": entity.id}
@@ -64,12 +70,12 @@ def ensure_customer(c: Caller, gateway: Gateway, entity: Entity) -> str:
         "entity_type": entity.type,
         "entity_id": entity.id,
         "stripe_customer_id": customer_id,
-        "created_at": iso(c.now),
+        "created_at": iso(now()),
     }
     try:
-        c.tables.create("billing_customers", row_id, data)
+        tables.create("billing_customers", row_id, data)
     except Exception as exc:
         if not is_conflict(exc):
             raise
-        return c.tables.get("billing_customers", row_id)["stripe_customer_id"]  # type: ignore[index]
+        return tables.get("billing_customers", row_id)["stripe_customer_id"]  # type: ignore[index]
     return customer_id

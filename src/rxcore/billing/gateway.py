@@ -87,6 +87,16 @@ class Gateway:
         read = self.client.v1.payment_intents.retrieve
         return _state(self._call(read, intent_id, params={"expand": ["latest_charge"]}))
 
+    def cancel_intent(self, intent_id: str) -> None:
+        self._call(self.client.v1.payment_intents.cancel, intent_id)
+
+    def discard(self, state: IntentState) -> None:
+        """Undo an intent made twice for one payment: cancelled, or refunded in full if it was already charged."""
+        if state.status == "succeeded":
+            self.refund(state.id, state.amount, key=f"discard:{state.id}")
+        elif state.status != "canceled":
+            self.cancel_intent(state.id)
+
     def refund(self, intent_id: str, amount: int, key: str) -> str:
         params = {"payment_intent": intent_id, "amount": amount}
         refund = self._call(self.client.v1.refunds.create, params=params, options={"idempotency_key": key})

@@ -71,20 +71,26 @@ def purchase_tokens(c: Caller, params: PurchaseTokens) -> dict[str, Any]:
     digest = hashlib.sha256(params.model_dump_json(exclude={"payment_method_id"}).encode()).hexdigest()
     payment = _payment_row(c, payment_id, digest, entity, plan, amount, params, gateway)
     metadata = {"payment_id": payment_id, "entity_type": entity.type, "entity_id": entity.id, "plan_id": plan["$id"]}
-    try:
-        state = gateway.create_intent(
-            amount,
-            params.currency,
-            payment["stripe_customer_id"],
-            metadata,
-            params.payment_method_id,
-            key=f"payment:{payment_id}",
-        )
-    except PaymentRequired:
-        _declined(c, payment)
-        raise
+    if payment.get("stripe_payment_intent_id"):  # a retry: the intent made the first time stands
+        state = gateway.intent(payment["stripe_payment_intent_id"])
+    else:
+        try:
+            state = gateway.create_intent(
+                amount,
+                params.currency,
+                payment["stripe_customer_id"],
+                metadata,
+                params.payment_method_id,
+                key=f"payment:{payment_id}",
+            )
+        except PaymentRequired:
+            _declined(c, payment)
+            raise
     actor = Actor(c.user_id, "payer", c.request.client_ip)
     settled = settle(c.tables, state, c.now_fresh, actor)
+    if settled["outcome"] == "other_intent":  # the same purchase, racing: its intent stands, this one goes
+        gateway.discard(state)
+        state = gateway.intent(settled["payment"]["stripe_payment_intent_id"])
     awaiting = state.status in ("requires_payment_method", "requires_confirmation", "requires_action")
     return {
         "payment": _public(settled.get("payment") or payment),

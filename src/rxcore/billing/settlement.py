@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rxcore import outbox
 from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.gateway import IntentState
 from rxcore.clock import iso
@@ -89,7 +90,7 @@ def transition(payment: dict[str, Any], state: IntentState, at: str) -> Transiti
             entries.append(ledger.Entry("reversal", -due, reason, "stripe", key, at_most_balance=True, **related))
     if updates:
         updates["history"] = _history(payment, happened, state, at)
-    if payment.get("stripe_payment_intent_id") != state.id:  # first heard of: the purchase that created it
+    if not payment.get("stripe_payment_intent_id"):  # first heard of: the purchase that created it
         updates["stripe_payment_intent_id"] = state.id
     if updates:
         updates["updated_at"] = at
@@ -132,6 +133,10 @@ def settle(
         if payment is None:  # not a payment of ours (another integration on the same Stripe account)
             record = [event_op(tables, event, state.id, "ignored", _detail(state), at)] if event else []
             return Change(record, [], {"outcome": "ignored"}) if record else {"outcome": "ignored"}
+        if payment.get("stripe_payment_intent_id") not in (None, state.id):
+            # A second intent for one payment (a concurrent retry where Stripe's idempotency key did not hold):
+            # the first one recorded stands; the caller cancels this one.
+            return {"outcome": "other_intent", "payment": payment, "walletBalance": None}
         moved = transition(payment, state, at)
         operations: list[dict[str, Any]] = []
         balance = None
@@ -148,9 +153,32 @@ def settle(
         if not operations:
             return result
         audit = [_audit(actor, what, payment, state, note) for what in moved.happened]
-        return Change(operations, audit, result)
+        return Change(operations, audit, result, messages=messages_for(payment, moved.happened, state))
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
+
+
+def messages_for(payment: dict[str, Any], happened: list[str], state: IntentState) -> list[outbox.Message]:
+    """What other features learn, written with the change: a receipt and a refund notice for the payer (notification-
+    send), and for a consultation order, that its appointment is paid or refunded (the booking)."""
+    messages = []
+    ids = {"paymentId": payment["$id"], "entityType": payment["entity_type"], "entityId": payment["entity_id"]}
+    appointment = payment.get("appointment_id")
+    for what in happened:
+        if what == "paid":
+            messages.append(outbox.Message("payment.succeeded", f"payment.succeeded:{payment['$id']}", ids))
+            if appointment:
+                key = f"consultation.paid:{appointment}"
+                messages.append(outbox.Message("consultation.paid", key, ids | {"appointmentId": appointment}))
+        elif what == "refunded":
+            key = f"{payment['$id']}:{state.amount_refunded}"
+            refund = ids | {"amountRefunded": state.amount_refunded}
+            messages.append(outbox.Message("payment.refunded", f"payment.refunded:{key}", refund))
+            if appointment:
+                refund |= {"appointmentId": appointment}
+                messages.append(outbox.Message("consultation.refunded", f"consultation.refunded:{key}", refund))
+    clinic = payment.get("clinic_id")
+    return [outbox.Message(m.topic, m.key, m.payload, clinic) for m in messages]
 
 
 def record_event(
