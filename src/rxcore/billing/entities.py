@@ -32,6 +32,10 @@ class Entity:
     def readers(self) -> list[str]:
         return billing_readers(self.type, self.id)
 
+    def owner_columns(self, user_id: str) -> dict[str, str | None]:
+        """The columns every billing row names its owner by (and `user_id`, who acted)."""
+        return {"entity_type": self.type, "entity_id": self.id, "clinic_id": self.clinic_id, "user_id": user_id}
+
 
 def billing_readers(entity_type: str, entity_id: str) -> list[str]:
     """Who reads an entity's payments and subscriptions: the prescriber, or the clinic's owners and admins."""

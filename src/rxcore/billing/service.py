@@ -115,10 +115,7 @@ def _payment_row(
         customer = ensure_customer(c, gateway, entity)
         now = iso(c.now)
         row = {
-            "entity_type": entity.type,
-            "entity_id": entity.id,
-            "clinic_id": entity.clinic_id,
-            "user_id": c.user_id,
+            **entity.owner_columns(c.user_id),
             "kind": "token_pack",
             "plan_id": plan["$id"],
             "description": plan["name"][:200],

@@ -47,6 +47,11 @@ def event_row_id(event_id: str) -> str:
     return hashlib.sha256(f"stripe-event:{event_id}".encode()).hexdigest()[:32]
 
 
+def seen_before(tables: TableStore, event: dict[str, Any] | None) -> bool:
+    """Whether this webhook event was recorded (and so applied) already."""
+    return event is not None and tables.get("billing_events", event_row_id(event["id"])) is not None
+
+
 def tokens_back(tokens: int, amount: int, refunded: int) -> int:
     """Tokens a refund of `refunded` (in total) takes back from a pack of `tokens` bought for `amount`: in
     proportion, rounded up, so that a refund never leaves the buyer tokens they did not pay for."""
@@ -125,7 +130,7 @@ def settle(
     the event's record, in one transaction; again from the start if a concurrent delivery got there first."""
 
     def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
-        if event is not None and tables.get("billing_events", event_row_id(event["id"])) is not None:
+        if seen_before(tables, event):
             return {"outcome": "duplicate"}
         at = iso(now())
         payment_id = state.metadata.get("payment_id", "")

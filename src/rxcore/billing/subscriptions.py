@@ -21,7 +21,7 @@ from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.entities import billing_entity, billing_readers, ensure_customer
 from rxcore.billing.gateway import InvoiceState, SubscriptionGateway, SubscriptionState
 from rxcore.billing.requests import Currency
-from rxcore.billing.settlement import Actor, event_op, event_row_id
+from rxcore.billing.settlement import Actor, event_op, seen_before
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Conflict, NotFound
 from rxcore.identity import Caller
@@ -87,10 +87,7 @@ def subscribe(c: Caller, params: Subscribe) -> dict[str, Any]:
     state = gateway.subscribe(customer, stripe_plan, metadata, key)
     now = iso(c.now)
     row = {
-        "entity_type": entity.type,
-        "entity_id": entity.id,
-        "clinic_id": entity.clinic_id,
-        "user_id": c.user_id,
+        **entity.owner_columns(c.user_id),
         "plan_id": plan["$id"],
         "currency": params.currency,
         "status": state.status,
@@ -136,7 +133,7 @@ def sync_subscription(
     """Bring our subscription row to Stripe's state (status, period end, cancellation)."""
 
     def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
-        if event is not None and tables.get("billing_events", event_row_id(event["id"])) is not None:
+        if seen_before(tables, event):
             return {"outcome": "duplicate"}
         at = iso(now())
         row = tables.get("billing_subscriptions", subscription_row_id(state.id))
@@ -170,7 +167,7 @@ def settle_invoice(
     """A paid invoice of one of our subscriptions: a payment row and the plan's allowance, once per invoice."""
 
     def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
-        if event is not None and tables.get("billing_events", event_row_id(event["id"])) is not None:
+        if seen_before(tables, event):
             return {"outcome": "duplicate"}
         at = iso(now())
         rows = tables.list(
