@@ -57,7 +57,7 @@ class FunctionDomains:
         hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if hostname.endswith(self.suffix):
             label = hostname[: -len(self.suffix)]
-            return (label, scope["path"]) if "." not in label else None
+            return (label, scope["path"]) if label and "." not in label else None
         path: str = scope["path"]
         if path.startswith(PATH_PREFIX):
             function_id, _, rest = path[len(PATH_PREFIX) :].partition("/")

@@ -114,6 +114,7 @@ def test_each_request_is_an_execution_only_keys_can_read(base, admin, people):
         ("stripe-hooks.functions.localhost:8080", "/x", ("stripe-hooks", "/x")),
         ("STRIPE.Functions.Localhost", "/", ("stripe", "/")),
         ("a.b.functions.localhost", "/", None),  # one label only, as a function id has no dots
+        (".functions.localhost", "/v1/health", None),
         ("127.0.0.1:8080", "/_functions/billing-process/stripe/webhook", ("billing-process", "/stripe/webhook")),
         ("127.0.0.1:8080", "/v1/functions/billing-process/executions", None),
         ("fn.functions.example.org", "/", ("fn", "/")),
