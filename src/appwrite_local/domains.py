@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import AppwriteError
+from .routes.functions import MAX_BODY  # the same limit as an execution's body
 
 log = logging.getLogger("appwrite_local.domains")
 
 PATH_PREFIX = "/_functions/"
-MAX_BODY = 10 * 1024 * 1024  # as an execution's body (routes/functions.py)
 FUNCTION_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,35}$", re.IGNORECASE)
 # Hop-by-hop or recomputed when the answer is sent: never copied from the function's response.
 NOT_FORWARDED = frozenset({"content-length", "connection", "transfer-encoding", "keep-alive"})

@@ -18,6 +18,7 @@ from appwrite.query import Query
 
 from rxcore import outbox
 from rxcore.clock import iso
+from rxcore.ids import derived_id
 from rxcore.tables import TableStore, retry_conflicts
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class AuditEvent:
 
 
 def event_id(chain: str, seq: int) -> str:
-    return hashlib.sha256(f"{chain}:{seq}".encode()).hexdigest()[:32]
+    return derived_id(chain, seq)
 
 
 def event_hash(row: dict[str, Any]) -> str:

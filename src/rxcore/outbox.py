@@ -17,7 +17,6 @@ Delivery is at least once: a consumer's effect must itself be idempotent (keyed 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from typing import Any
 from appwrite.query import Query
 
 from rxcore.clock import iso
+from rxcore.ids import derived_id
 from rxcore.tables import TableStore, is_conflict
 
 TABLE = "outbox"
@@ -52,7 +52,7 @@ class Message:
 
 
 def message_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    return derived_id(key)
 
 
 def message_row(message: Message, now: datetime) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ from appwrite.services.users import Users
 from rxcore.billing.gateway import Gateway
 from rxcore.clock import iso
 from rxcore.identity import Caller
+from rxcore.ids import derived_id
 from rxcore.tables import TableStore, is_conflict
 
 BILLING_ROLES = {"owner", "admin"}  # of a clinic's team: who may buy for, and see the payments of, the clinic
@@ -64,7 +64,7 @@ def ensure_customer(c: Caller, gateway: Gateway, entity: Entity) -> str:
 
 
 def ensure_customer_for(tables: TableStore, gateway: Gateway, entity: Entity, now: Callable[[], datetime]) -> str:
-    row_id = hashlib.sha256(f"customer:{entity.type}:{entity.id}".encode()).hexdigest()[:32]
+    row_id = derived_id("customer", entity.type, entity.id)
     row = tables.get("billing_customers", row_id)
     if row is not None:
         return row["stripe_customer_id"]

@@ -28,6 +28,11 @@ class IntentState:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def stripe_id(value: Any) -> str | None:
+    """The id of a field Stripe sends as an id or, when expanded, as the object."""
+    return value if isinstance(value, str) else (value or {}).get("id")
+
+
 def _state(intent: Any) -> IntentState:
     data = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
     charge = data.get("latest_charge")
@@ -39,7 +44,7 @@ def _state(intent: Any) -> IntentState:
         amount=int(data["amount"]),
         currency=str(data["currency"]).lower(),
         amount_refunded=refunded,
-        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
+        customer=stripe_id(data.get("customer")),
         client_secret=data.get("client_secret"),
         last_error=(error.get("message") or error.get("code")) if isinstance(error, dict) else None,
         metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
@@ -139,12 +144,11 @@ def _invoice_state(invoice: Any) -> InvoiceState:
     data = invoice.to_dict()
     lines = (data.get("lines") or {}).get("data") or [{}]
     period = lines[0].get("period") or {}
-    subscription = data.get("subscription")
     return InvoiceState(
         id=data["id"],
         status=data["status"],
-        subscription=subscription if isinstance(subscription, str) else (subscription or {}).get("id"),
-        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
+        subscription=stripe_id(data.get("subscription")),
+        customer=stripe_id(data.get("customer")),
         currency=str(data.get("currency", "")).lower(),
         amount_paid=int(data.get("amount_paid") or 0),
         period_start=period.get("start") or data.get("period_start"),
@@ -155,14 +159,13 @@ def _invoice_state(invoice: Any) -> InvoiceState:
 def _subscription_state(subscription: Any) -> SubscriptionState:
     data = subscription.to_dict()
     items = (data.get("items") or {}).get("data") or [{}]
-    latest = data.get("latest_invoice")
     return SubscriptionState(
         id=data["id"],
         status=data["status"],
-        customer=data.get("customer") if isinstance(data.get("customer"), str) else None,
+        customer=stripe_id(data.get("customer")),
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         current_period_end=data.get("current_period_end") or items[0].get("current_period_end"),
-        latest_invoice=latest if isinstance(latest, str) else (latest or {}).get("id"),
+        latest_invoice=stripe_id(data.get("latest_invoice")),
         metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
     )
 

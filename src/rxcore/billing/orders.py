@@ -8,20 +8,19 @@ consumes to mark the appointment booked; a refund writes `consultation.refunded`
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rxcore.audit import AuditEvent, Change, commit_with_audit
+from rxcore.audit import AuditEvent
 from rxcore.billing.entities import Entity, ensure_customer_for
 from rxcore.billing.gateway import Gateway
+from rxcore.billing.payments import charge, open_payment
 from rxcore.billing.settlement import Actor, settle
-from rxcore.clock import iso
 from rxcore.errors import Conflict
-from rxcore.tables import TableStore, is_conflict
+from rxcore.ids import derived_id
+from rxcore.tables import TableStore
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Appointment:
 
 
 def order_id(appointment_id: str) -> str:
-    return hashlib.sha256(f"appointment:{appointment_id}".encode()).hexdigest()[:32]
+    return derived_id("appointment", appointment_id)
 
 
 def consultation_order(
@@ -51,22 +50,8 @@ def consultation_order(
         payment = _create(tables, gateway, appointment, payment_id, now, actor)
     elif (payment["amount"], payment["currency"]) != (appointment.amount, appointment.currency):
         raise Conflict("billing_order_price_changed", "This appointment's order was made at another price.")
-    if payment.get("stripe_payment_intent_id"):
-        state = gateway.intent(payment["stripe_payment_intent_id"])
-    else:
-        metadata = {"payment_id": payment_id, "appointment_id": appointment.id, "entity_type": "patient"}
-        state = gateway.create_intent(
-            appointment.amount,
-            appointment.currency,
-            payment["stripe_customer_id"],
-            metadata,
-            None,
-            key=f"payment:{payment_id}",  # Stripe answers the same intent for the same key
-        )
-    settled = settle(tables, state, now, actor)
-    if settled["outcome"] == "other_intent":  # another call's intent was recorded first: that one is paid
-        gateway.discard(state)
-        state = gateway.intent(settled["payment"]["stripe_payment_intent_id"])
+    metadata = {"payment_id": payment_id, "appointment_id": appointment.id, "entity_type": "patient"}
+    settled, state = charge(tables, gateway, payment, metadata, None, now, actor)
     return {"payment": settled.get("payment") or payment, "clientSecret": state.client_secret}
 
 
@@ -79,9 +64,7 @@ def _create(
     actor: Actor,
 ) -> dict[str, Any]:
     entity = Entity("patient", appointment.patient_user_id, appointment.patient_name)
-    customer = ensure_customer_for(tables, gateway, entity, now)
-    at = iso(now())
-    row = {
+    columns = {
         "entity_type": "patient",
         "entity_id": appointment.patient_user_id,
         "clinic_id": appointment.clinic_id,
@@ -91,15 +74,9 @@ def _create(
         "description": appointment.description[:200],
         "currency": appointment.currency,
         "amount": appointment.amount,
-        "amount_refunded": 0,
         "tokens": 0,
-        "tokens_reversed": 0,
-        "status": "pending",
-        "stripe_customer_id": customer,
+        "stripe_customer_id": ensure_customer_for(tables, gateway, entity, now),
         "request_digest": f"appointment:{appointment.id}"[:64],
-        "history": json.dumps([{"at": at, "event": "created"}]),
-        "created_at": at,
-        "updated_at": at,
     }
     readers = [f'read("user:{appointment.patient_user_id}")', f'read("team:{appointment.clinic_id}/owner")']
     readers.append(f'read("team:{appointment.clinic_id}/admin")')
@@ -107,14 +84,7 @@ def _create(
         actor.id, actor.role, "payment.created", "payment", payment_id, appointment.clinic_id, None, actor.ip,
         {"amount": appointment.amount, "currency": appointment.currency, "appointment": appointment.id},
     )  # fmt: skip
-    operation = tables.op("create", "billing_payments", payment_id, row | {"$permissions": readers})
-    try:
-        commit_with_audit(tables, lambda _tx: Change([operation], [event], None), now)
-    except Exception as exc:
-        if not is_conflict(exc):
-            raise
-        return tables.get("billing_payments", payment_id)  # type: ignore[return-value]  # a racing first call
-    return row | {"$id": payment_id}
+    return open_payment(tables, payment_id, columns, readers, event, now)
 
 
 def refund_consultation(

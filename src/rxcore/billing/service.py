@@ -15,15 +15,17 @@ from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
 from rxcore.billing import receipt, subscriptions
 from rxcore.billing.entities import BILLING_ROLES, Entity, billing_entity, ensure_customer, is_platform_admin
-from rxcore.billing.gateway import Gateway, SubscriptionGateway, verified_event
+from rxcore.billing.gateway import Gateway, SubscriptionGateway, stripe_id, verified_event
+from rxcore.billing.payments import charge, open_payment
 from rxcore.billing.requests import ListPayments, ListPlans, PaymentRef, PurchaseTokens, ReceiptRef, RefundPayment
 from rxcore.billing.settlement import Actor, record_event, settle
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Conflict, Forbidden, NotConfigured, NotFound, PaymentRequired
 from rxcore.function_shell import FunctionRequest
 from rxcore.identity import Caller
+from rxcore.ids import derived_id
 from rxcore.settings import BillingSettings
-from rxcore.tables import Tables, is_conflict
+from rxcore.tables import Tables
 
 actions = Dispatcher("billing-process", settings=BillingSettings)
 MAX_WEBHOOK_BYTES = 256 * 1024
@@ -67,30 +69,16 @@ def purchase_tokens(c: Caller, params: PurchaseTokens) -> dict[str, Any]:
     entity = billing_entity(c, params.clinic_id)
     plan, amount = _pack(c, params, entity)
     gateway = Gateway(c.settings)  # type: ignore[arg-type]
-    payment_id = hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()[:32]
+    payment_id = derived_id(c.user_id, params.idempotency_key)
     digest = hashlib.sha256(params.model_dump_json(exclude={"payment_method_id"}).encode()).hexdigest()
     payment = _payment_row(c, payment_id, digest, entity, plan, amount, params, gateway)
     metadata = {"payment_id": payment_id, "entity_type": entity.type, "entity_id": entity.id, "plan_id": plan["$id"]}
-    if payment.get("stripe_payment_intent_id"):  # a retry: the intent made the first time stands
-        state = gateway.intent(payment["stripe_payment_intent_id"])
-    else:
-        try:
-            state = gateway.create_intent(
-                amount,
-                params.currency,
-                payment["stripe_customer_id"],
-                metadata,
-                params.payment_method_id,
-                key=f"payment:{payment_id}",
-            )
-        except PaymentRequired:
-            _declined(c, payment)
-            raise
     actor = Actor(c.user_id, "payer", c.request.client_ip)
-    settled = settle(c.tables, state, c.now_fresh, actor)
-    if settled["outcome"] == "other_intent":  # the same purchase, racing: its intent stands, this one goes
-        gateway.discard(state)
-        state = gateway.intent(settled["payment"]["stripe_payment_intent_id"])
+    try:
+        settled, state = charge(c.tables, gateway, payment, metadata, params.payment_method_id, c.now_fresh, actor)
+    except PaymentRequired:
+        _declined(c, payment)
+        raise
     awaiting = state.status in ("requires_payment_method", "requires_confirmation", "requires_action")
     return {
         "payment": _public(settled.get("payment") or payment),
@@ -112,35 +100,20 @@ def _payment_row(
     """The payment this key stands for: the one made before (same request), or a new pending one."""
     existing = c.tables.get("billing_payments", payment_id)
     if existing is None:
-        customer = ensure_customer(c, gateway, entity)
-        now = iso(c.now)
-        row = {
+        columns = {
             **entity.owner_columns(c.user_id),
             "kind": "token_pack",
             "plan_id": plan["$id"],
             "description": plan["name"][:200],
             "currency": params.currency,
             "amount": amount,
-            "amount_refunded": 0,
             "tokens": int(plan["tokens"]),
-            "tokens_reversed": 0,
-            "status": "pending",
-            "stripe_customer_id": customer,
+            "stripe_customer_id": ensure_customer(c, gateway, entity),
             "request_digest": digest,
-            "history": json.dumps([{"at": now, "event": "created"}]),
-            "created_at": now,
-            "updated_at": now,
         }
         event = c.event("payer", "payment.created", "payment", payment_id, entity.clinic_id, None, amount=amount)
-        operation = c.tables.op("create", "billing_payments", payment_id, row | {"$permissions": entity.readers()})
-        try:
-            commit_with_audit(c.tables, lambda _tx: Change([operation], [event], None), lambda: c.now)
-            return row | {"$id": payment_id}
-        except Exception as exc:
-            if not is_conflict(exc):
-                raise
-            existing = c.tables.get("billing_payments", payment_id)  # the same request, racing: answer the same
-    if existing is None or existing["request_digest"] != digest:
+        existing = open_payment(c.tables, payment_id, columns, entity.readers(), event, lambda: c.now)
+    if existing["request_digest"] != digest:
         raise Conflict("idempotency_key_reused", "This idempotency key was used for a different purchase.")
     return existing
 
@@ -242,8 +215,7 @@ def _object_of(event: dict[str, Any]) -> tuple[str, str] | None:
     if kind in ("payment_intent", "invoice", "subscription"):
         return kind, obj.get("id")
     if kind in ("charge", "refund"):
-        intent = obj.get("payment_intent")
-        intent = intent if isinstance(intent, str) else (intent or {}).get("id")
+        intent = stripe_id(obj.get("payment_intent"))
         return ("payment_intent", intent) if intent else None
     return None
 

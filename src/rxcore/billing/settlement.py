@@ -9,7 +9,6 @@ once; a webhook's own record (`billing_events`, id from the Stripe event id) is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from rxcore import outbox
 from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.gateway import IntentState
 from rxcore.clock import iso
-from rxcore.tables import TableStore, is_conflict
+from rxcore.ids import derived_id
+from rxcore.tables import TableStore
 from rxcore.wallet import ledger
 
 HISTORY_CHARS = 4000
@@ -44,7 +44,7 @@ class Transition:
 
 
 def event_row_id(event_id: str) -> str:
-    return hashlib.sha256(f"stripe-event:{event_id}".encode()).hexdigest()[:32]
+    return derived_id("stripe-event", event_id)
 
 
 def seen_before(tables: TableStore, event: dict[str, Any] | None) -> bool:
@@ -136,8 +136,7 @@ def settle(
         payment_id = state.metadata.get("payment_id", "")
         payment = tables.get("billing_payments", payment_id) if payment_id else None
         if payment is None:  # not a payment of ours (another integration on the same Stripe account)
-            record = [event_op(tables, event, state.id, "ignored", _detail(state), at)] if event else []
-            return Change(record, [], {"outcome": "ignored"}) if record else {"outcome": "ignored"}
+            return outcome_only(tables, event, state.id, "ignored", at, _detail(state))
         if payment.get("stripe_payment_intent_id") not in (None, state.id):
             # A second intent for one payment (a concurrent retry where Stripe's idempotency key did not hold):
             # the first one recorded stands; the caller cancels this one.
@@ -190,14 +189,30 @@ def record_event(
     tables: TableStore, event: dict[str, Any], object_id: str, outcome: str, now: Callable[[], datetime]
 ) -> str:
     """Record an event that changes no payment (once); answers its outcome, or `duplicate`."""
-    at = iso(now())
-    try:
-        tables.commit([event_op(tables, event, object_id, outcome, "", at)])
-    except Exception as exc:
-        if not is_conflict(exc):
-            raise
-        return "duplicate"
-    return outcome
+
+    def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
+        if seen_before(tables, event):
+            return {"outcome": "duplicate"}
+        return outcome_only(tables, event, object_id, outcome, iso(now()))
+
+    return commit_with_audit(tables, decide, now)["outcome"]
+
+
+def outcome_only(
+    tables: TableStore,
+    event: dict[str, Any] | None,
+    object_id: str,
+    outcome: str,
+    at: str,
+    detail: str = "",
+    answer: dict[str, Any] | None = None,
+) -> Change[dict[str, Any]] | dict[str, Any]:
+    """A decision that changes nothing of ours: for a webhook, the event's record alone; otherwise just the answer
+    (`{"outcome": outcome}` and `answer`)."""
+    result = {"outcome": outcome} | (answer or {})
+    if event is None:
+        return result
+    return Change([event_op(tables, event, object_id, outcome, detail, at)], [], result)
 
 
 def event_op(

@@ -7,7 +7,6 @@ event's record are one transaction (settlement.py). Stripe Plans are used, not P
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,10 +20,11 @@ from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.entities import billing_entity, billing_readers, ensure_customer
 from rxcore.billing.gateway import InvoiceState, SubscriptionGateway, SubscriptionState
 from rxcore.billing.requests import Currency
-from rxcore.billing.settlement import Actor, event_op, seen_before
+from rxcore.billing.settlement import Actor, event_op, outcome_only, seen_before
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Conflict, NotFound
 from rxcore.identity import Caller
+from rxcore.ids import derived_id
 from rxcore.tables import TableStore
 from rxcore.wallet import ledger
 
@@ -83,7 +83,7 @@ def subscribe(c: Caller, params: Subscribe) -> dict[str, Any]:
     )
     gateway.set_default_method(customer, params.payment_method_id)
     metadata = {"entity_type": entity.type, "entity_id": entity.id, "plan_id": plan["$id"]}
-    key = "subscribe:" + hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()[:32]
+    key = "subscribe:" + derived_id(c.user_id, params.idempotency_key)
     state = gateway.subscribe(customer, stripe_plan, metadata, key)
     now = iso(c.now)
     row = {
@@ -120,7 +120,7 @@ def cancel(c: Caller, params: CancelSubscription) -> dict[str, Any]:
 
 
 def subscription_row_id(stripe_id: str) -> str:
-    return hashlib.sha256(f"subscription:{stripe_id}".encode()).hexdigest()[:32]
+    return derived_id("subscription", stripe_id)
 
 
 def sync_subscription(
@@ -137,22 +137,21 @@ def sync_subscription(
             return {"outcome": "duplicate"}
         at = iso(now())
         row = tables.get("billing_subscriptions", subscription_row_id(state.id))
-        record = [event_op(tables, event, state.id, "ignored" if row is None else "synced", "", at)] if event else []
         if row is None:
-            return Change(record, [], {"outcome": "ignored"}) if record else {"outcome": "ignored"}
+            return outcome_only(tables, event, state.id, "ignored", at)
         updates = {
             "status": state.status,
             "cancel_at_period_end": state.cancel_at_period_end,
             "current_period_end": _ts(state.current_period_end) or row.get("current_period_end"),
         }
         changed = {k: v for k, v in updates.items() if row.get(k) != v}
-        operations = list(record)
-        audit = []
-        if changed:
-            operations.append(tables.op("update", "billing_subscriptions", row["$id"], changed | {"updated_at": at}))
-            audit.append(_audit(actor, "subscription.updated", row, changed))
-        result = {"outcome": "synced" if changed else "unchanged"} | row | changed
-        return Change(operations, audit, result) if operations else result
+        if not changed:
+            return outcome_only(tables, event, state.id, "unchanged", at, answer=row)
+        operations = [tables.op("update", "billing_subscriptions", row["$id"], changed | {"updated_at": at})]
+        if event is not None:
+            operations.append(event_op(tables, event, state.id, "synced", "", at))
+        audit = [_audit(actor, "subscription.updated", row, changed)]
+        return Change(operations, audit, {"outcome": "synced"} | row | changed)
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
 
@@ -173,12 +172,11 @@ def settle_invoice(
         rows = tables.list(
             "billing_subscriptions", [Query.equal("stripe_subscription_id", invoice.subscription or ""), Query.limit(1)]
         )
-        payment_id = hashlib.sha256(f"invoice:{invoice.id}".encode()).hexdigest()[:32]
+        payment_id = derived_id("invoice", invoice.id)
         ours = rows[0] if rows else None
         if ours is None or invoice.status != "paid" or tables.get("billing_payments", payment_id) is not None:
             outcome = "ignored" if ours is None else ("unpaid" if invoice.status != "paid" else "unchanged")
-            record = [event_op(tables, event, invoice.id, outcome, "", at)] if event else []
-            return Change(record, [], {"outcome": outcome}) if record else {"outcome": outcome}
+            return outcome_only(tables, event, invoice.id, outcome, at)
         plan = tables.get("billing_plans", ours["plan_id"]) or {"name": ours["plan_id"], "tokens": 0}
         payment = {
             "entity_type": ours["entity_type"],

@@ -28,6 +28,7 @@ from rxcore.clock import iso
 from rxcore.errors import Conflict, NotFound, ServiceError, invalid_argument
 from rxcore.files import put_file
 from rxcore.identity import Caller
+from rxcore.ids import derived_id
 from rxcore.patient_import.reader import read_table
 from rxcore.patient_import.requests import ImportStatus, RunImport
 from rxcore.patient_import.validate import RowResult, key_column, validate_row
@@ -73,7 +74,7 @@ class Importer:
         self.last_save = time.monotonic()
 
     def patient_id(self, key: str) -> str:
-        return hashlib.sha256(f"{self.clinic['$id']}:{key}".encode()).hexdigest()[:32]
+        return derived_id(self.clinic["$id"], key)
 
     def existing(self, rows: list[RowResult]) -> dict[str, dict[str, Any]]:
         """The clinic's patients with the same identifiers as `rows`, by identity key (one or two queries)."""
@@ -148,9 +149,7 @@ class Importer:
                 for field, value, message in problems:
                     rows.append(
                         {
-                            "$id": hashlib.sha256(
-                                f"{self.batch['$id']}:{result.line}:{field}:{severity}".encode()
-                            ).hexdigest()[:32],
+                            "$id": derived_id(self.batch["$id"], result.line, field, severity),
                             "batch_id": self.batch["$id"],
                             "line": result.line,
                             "column": self.fields_to_columns.get(field, field),
@@ -307,7 +306,7 @@ def run_import(c: Caller, params: RunImport) -> dict[str, Any]:
     mapping = _mapping(params.mapping, header)
     digest = hashlib.sha256(content).hexdigest()
     identity = json.dumps([clinic_id, digest, sorted(mapping.items()), mode, dry_run])
-    batch_id = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    batch_id = derived_id(identity)
     batch = c.tables.get("patient_imports", batch_id)
     if batch is not None and batch["status"] == "completed":
         return {"batch": batch, "replayed": True}

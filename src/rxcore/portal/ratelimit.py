@@ -6,7 +6,6 @@ more through than the limit. Windows follow the function's clock (the local serv
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +13,7 @@ from appwrite.exception import AppwriteException
 
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
+from rxcore.ids import derived_id
 from rxcore.tables import Tables, is_conflict
 
 TABLE = "rate_limits"
@@ -49,7 +49,7 @@ def window_start(now: datetime, window: timedelta) -> datetime:
 def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
     """Count one attempt against `limit` for `key`; RateLimited when the window is already full."""
     start = window_start(now, limit.window)
-    row_id = hashlib.sha256(f"{limit.name}:{key}:{start.timestamp()}".encode()).hexdigest()[:32]
+    row_id = derived_id(limit.name, key, start.timestamp())
     retry = max(1, int((start + limit.window - now).total_seconds()))
     for _ in range(3):
         try:

@@ -7,13 +7,13 @@ may exceed the owed quantity by up to 10 % so that a whole pack can be supplied 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from rxcore.errors import ServiceError
+from rxcore.ids import derived_id
 
 PACK_TOLERANCE = Decimal("0.10")
 DISPENSABLE = ("signed", "partially_dispensed")
@@ -111,7 +111,7 @@ class SupplyLine:
 def record_id(item_id: str, supply_number: int, part: int) -> str:
     """Deterministic per (item, supply, part): two pharmacists racing for the same supply create the same row id,
     so the second commit fails instead of supplying twice."""
-    return hashlib.sha256(f"{item_id}:{supply_number}:{part}".encode()).hexdigest()[:32]
+    return derived_id(item_id, supply_number, part)
 
 
 def plan_supply(item: ItemState, quantity: Decimal, now: datetime) -> SupplyLine:

@@ -22,6 +22,7 @@ from rxcore.clock import iso
 from rxcore.errors import Conflict, Forbidden, NotFound, invalid_argument
 from rxcore.files import ensure_file
 from rxcore.identity import Caller, practitioner_of
+from rxcore.ids import derived_id
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
 from rxcore.prescribing.records import clinic_today, items_of, public
@@ -64,7 +65,7 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     start_date = _start_date(params.start_date, c.now.date())
     requests = [line.to_request() for line in params.items]
     codes = sorted({r.code for r in requests})
-    prescription_id = hashlib.sha256(f"{c.user_id}:{params.idempotency_key}".encode()).hexdigest()[:32]
+    prescription_id = derived_id(c.user_id, params.idempotency_key)
     digest = _digest(params)
     t = c.tables
     reads = c.gather(

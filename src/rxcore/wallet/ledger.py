@@ -10,7 +10,6 @@ This module is the core the token-management issue builds on (spending, top-ups,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from typing import Any, Literal
 from appwrite.query import Query
 
 from rxcore.errors import PaymentRequired
+from rxcore.ids import derived_id
 from rxcore.tables import TableStore
 
 EntityType = Literal["individual", "clinic"]
@@ -25,11 +25,11 @@ KINDS = ("credit", "debit", "refund", "reversal", "adjustment", "expiry")
 
 
 def wallet_id(entity_type: str, entity_id: str) -> str:
-    return hashlib.sha256(f"wallet:{entity_type}:{entity_id}".encode()).hexdigest()[:32]
+    return derived_id("wallet", entity_type, entity_id)
 
 
 def entry_id(key: str) -> str:
-    return hashlib.sha256(f"ledger:{key}".encode()).hexdigest()[:32]
+    return derived_id("ledger", key)
 
 
 def readers(entity_type: str, entity_id: str) -> list[str]:
