@@ -16,6 +16,7 @@ from typing import Any
 
 from appwrite.query import Query
 from appwrite.services.teams import Teams
+from appwrite.services.users import Users
 
 from rxcore import patient_tokens
 from rxcore.audit import AuditEvent
@@ -128,6 +129,11 @@ class Caller:
         if not chosen:
             raise NotFound("patient_not_found", "No patient record is linked to this account.")
         return chosen[0]
+
+
+def is_platform_admin(c: Caller) -> bool:
+    """A platform operator: the `admin` label on their Appwrite account (set by an API key, never by a user)."""
+    return "admin" in (Users(c.request.client).get(c.user_id).labels or [])
 
 
 def practitioner_of(row: dict[str, Any] | None, role: str, clinic_id: str | None = None) -> dict[str, Any]:

@@ -63,6 +63,11 @@ class DmdSettings(Settings):
     trud_api_base_url: str = env_field("https://isd.digital.nhs.uk", "TRUD_API_BASE_URL")
 
 
+class WalletSettings(Settings):
+    # The most a clinic's admins may let their shared pool go below zero (0: no overdrafts on this platform).
+    max_overdraft: int = env_field(0, "RX_WALLET_MAX_OVERDRAFT", ge=0)
+
+
 class BillingSettings(Settings):
     stripe_secret_key: SecretStr = env_field("", "STRIPE_SECRET_KEY")
     # Checks the signature of every webhook delivery; Stripe shows it once when the endpoint is created.

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.users import Users
 from stripe import WebhookSignature
 
 from rxcore.wallet import ledger
 from tests.support import stripe_local
-from tests.support.sdk import set_function_variable
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +26,8 @@ CLINIC_PACK = "clinic-tokens-1000"
 
 @pytest.fixture(scope="module")
 def stripe_server(platform, platform_admin):
-    instance = stripe_local.start()
-    instance.send_webhooks_to(platform.endpoint.removesuffix("/v1") + "/_functions/billing-process/stripe/webhook")
-    for key, value in {
-        "STRIPE_SECRET_KEY": stripe_local.SECRET_KEY,
-        "STRIPE_API_BASE": instance.url,
-        "STRIPE_WEBHOOK_SECRET": instance.webhook_secret,
-    }.items():
-        set_function_variable(platform_admin, "billing-process", key, value)
-    yield instance
-    instance.stop()
+    with stripe_local.serving_billing(platform, platform_admin) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +179,7 @@ def test_a_declined_card_is_a_402_and_credits_nothing(billing):
     assert balance(rx, "individual", prescriber) == before
 
 
-def test_a_clinic_admin_buys_for_the_clinic_pool_which_its_members_see(billing):
+def test_a_clinic_admin_buys_for_the_clinic_pool_which_its_admins_see(billing):
     rx = billing
     clinic = rx.clinics["uk"]
     code, answer = buy(rx, "owner", CLINIC_PACK, clinicId=clinic, paymentMethodId="pm_card_visa")
@@ -196,8 +188,11 @@ def test_a_clinic_admin_buys_for_the_clinic_pool_which_its_members_see(billing):
     wallet_id = ledger.wallet_id("clinic", clinic)
     from appwrite.services.tables_db import TablesDB
 
-    seen = TablesDB(rx.people["prescriber"].client).get_row("main", "wallets", wallet_id)
-    assert seen.data["balance"] == balance(rx, "clinic", clinic)  # a member reads the pool
+    seen = TablesDB(rx.people["owner"].client).get_row("main", "wallets", wallet_id)
+    assert seen.data["balance"] == balance(rx, "clinic", clinic)  # the clinic's owner reads the pool
+    with pytest.raises(AppwriteException) as hidden:  # a member sees their own spend (token-management), not the pool
+        TablesDB(rx.people["prescriber"].client).get_row("main", "wallets", wallet_id)
+    assert hidden.value.code == 404
     code, payments = rx.execute(
         "prescriber", "billing-process", {"action": "get_payment", "paymentId": answer["payment"]["$id"]}
     )

@@ -6,6 +6,8 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -59,3 +61,23 @@ def start() -> LocalStripe:
                 instance.stop()
                 raise RuntimeError("localstripe did not start") from None
             time.sleep(0.1)
+
+
+@contextmanager
+def serving_billing(platform, admin) -> Iterator[LocalStripe]:
+    """localstripe as billing-process's Stripe on `platform`: its keys set as function variables, its webhooks
+    delivered to the function's domain."""
+    from tests.support.sdk import set_function_variable
+
+    instance = start()
+    try:
+        instance.send_webhooks_to(platform.endpoint.removesuffix("/v1") + "/_functions/billing-process/stripe/webhook")
+        for key, value in {
+            "STRIPE_SECRET_KEY": SECRET_KEY,
+            "STRIPE_API_BASE": instance.url,
+            "STRIPE_WEBHOOK_SECRET": instance.webhook_secret,
+        }.items():
+            set_function_variable(admin, "billing-process", key, value)
+        yield instance
+    finally:
+        instance.stop()

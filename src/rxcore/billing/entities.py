@@ -6,15 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from appwrite.services.users import Users
-
 from rxcore.billing.gateway import Gateway
 from rxcore.clock import iso
 from rxcore.identity import Caller
 from rxcore.ids import derived_id
 from rxcore.tables import TableStore, is_conflict
-
-BILLING_ROLES = {"owner", "admin"}  # of a clinic's team: who may buy for, and see the payments of, the clinic
+from rxcore.wallet.access import CLINIC_ADMIN_ROLES as BILLING_ROLES  # who buys for, and sees the payments of, a clinic
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,6 @@ def billing_entity(c: Caller, clinic_id: str | None) -> Entity:
         return Entity("clinic", clinic_id, clinic["name"])
     practitioner = c.practitioner("prescriber")
     return Entity("individual", c.user_id, practitioner["name"])
-
-
-def is_platform_admin(c: Caller) -> bool:
-    return "admin" in (Users(c.request.client).get(c.user_id).labels or [])
 
 
 def ensure_customer(c: Caller, gateway: Gateway, entity: Entity) -> str:

@@ -79,11 +79,20 @@ class Gateway:
         return customer.id
 
     def create_intent(
-        self, amount: int, currency: str, customer: str, metadata: dict[str, str], method: str | None, key: str
+        self,
+        amount: int,
+        currency: str,
+        customer: str,
+        metadata: dict[str, str],
+        method: str | None,
+        key: str,
+        off_session: bool = False,
     ) -> IntentState:
         params: dict[str, Any] = {"amount": amount, "currency": currency, "customer": customer, "metadata": metadata}
         if method:
             params |= {"payment_method": method, "confirm": True}
+        if method and off_session:
+            params["off_session"] = True
         intent = self._call(self.client.v1.payment_intents.create, params=params, options={"idempotency_key": key})
         return self.intent(intent.id) if method else _state(intent)
 

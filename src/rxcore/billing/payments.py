@@ -53,15 +53,18 @@ def charge(
     method: str | None,
     now: Callable[[], datetime],
     actor: Actor,
+    *,
+    off_session: bool = False,
 ) -> tuple[dict[str, Any], IntentState]:
     """The payment's intent (the one made before, or a new one under the key `payment:<id>`), with our row settled
-    on it: (what settle answered, the intent standing). An intent made twice by racing calls is undone."""
+    on it: (what settle answered, the intent standing). An intent made twice by racing calls is undone. `off_session`:
+    the payer is not there to authenticate (an automatic top-up)."""
     if payment.get("stripe_payment_intent_id"):  # a retry: the intent made the first time stands
         state = gateway.intent(payment["stripe_payment_intent_id"])
     else:
         key = f"payment:{payment['$id']}"  # Stripe answers the same intent for the same key
         state = gateway.create_intent(
-            payment["amount"], payment["currency"], payment["stripe_customer_id"], metadata, method, key
+            payment["amount"], payment["currency"], payment["stripe_customer_id"], metadata, method, key, off_session
         )
     settled = settle(tables, state, now, actor)
     if settled["outcome"] == "other_intent":  # a racing call's intent was recorded first: it stands, this one goes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -54,3 +54,14 @@ class RefundPayment(RequestModel):
     payment_id: RowId
     amount: int | None = Field(None, ge=1, description="minor units; the whole remainder when absent")
     reason: text(200)
+
+
+class TopUpRequested(RequestModel):
+    """The create event of a `wallet_top_ups` row (Appwrite sends it; callers cannot)."""
+
+    event: text(300)
+    payload: dict[str, Any]
+
+
+class Sweep(RequestModel):
+    """The schedule's execution (no body)."""

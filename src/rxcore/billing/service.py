@@ -13,21 +13,32 @@ from appwrite.query import Query
 
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
-from rxcore.billing import receipt, subscriptions
-from rxcore.billing.entities import BILLING_ROLES, Entity, billing_entity, ensure_customer, is_platform_admin
+from rxcore.billing import receipt, subscriptions, top_ups
+from rxcore.billing.entities import BILLING_ROLES, Entity, billing_entity, ensure_customer
 from rxcore.billing.gateway import Gateway, SubscriptionGateway, stripe_id, verified_event
 from rxcore.billing.payments import charge, open_payment
-from rxcore.billing.requests import ListPayments, ListPlans, PaymentRef, PurchaseTokens, ReceiptRef, RefundPayment
+from rxcore.billing.requests import (
+    ListPayments,
+    ListPlans,
+    PaymentRef,
+    PurchaseTokens,
+    ReceiptRef,
+    RefundPayment,
+    Sweep,
+    TopUpRequested,
+)
 from rxcore.billing.settlement import Actor, record_event, settle
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Conflict, Forbidden, NotConfigured, NotFound, PaymentRequired
 from rxcore.function_shell import FunctionRequest
-from rxcore.identity import Caller
+from rxcore.identity import Caller, is_platform_admin
 from rxcore.ids import derived_id
 from rxcore.settings import BillingSettings
 from rxcore.tables import Tables
 
-actions = Dispatcher("billing-process", settings=BillingSettings)
+actions = Dispatcher(
+    "billing-process", settings=BillingSettings, on_event="top_up_requested", on_schedule="sweep_top_ups"
+)
 MAX_WEBHOOK_BYTES = 256 * 1024
 
 
@@ -253,3 +264,33 @@ def stripe_webhook(request: FunctionRequest, settings: BillingSettings) -> dict[
 
 actions.action("subscribe", subscriptions.Subscribe)(subscriptions.subscribe)
 actions.action("cancel_subscription", subscriptions.CancelSubscription)(subscriptions.cancel)
+
+
+# --- automatic top-ups (rxcore.billing.top_ups) --------------------------------------------------------------------
+def _system_only(c: Caller) -> Actor:
+    """Top-ups start from Appwrite itself (a row event, the schedule), never from a caller's request."""
+    if c.request.trigger not in ("event", "schedule"):
+        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
+    return Actor("billing-process", "system", "")
+
+
+@actions.action("top_up_requested", TopUpRequested, guests=True)
+def top_up_requested(c: Caller, params: TopUpRequested) -> dict[str, Any]:
+    """A `wallet_top_ups` row was created: charge it (the row is read again; the event's copy is not trusted)."""
+    actor = _system_only(c)
+    request_id = params.payload.get("$id")
+    if not isinstance(request_id, str) or not request_id:
+        raise BadRequest("general_argument_invalid", "The event carries no row id.")
+    return top_ups.run(c.tables, Gateway(c.settings), request_id, c.now_fresh, actor)  # type: ignore[arg-type]
+
+
+@actions.action("sweep_top_ups", Sweep, guests=True)
+def sweep_top_ups(c: Caller, _params: Sweep) -> dict[str, Any]:
+    """On the schedule: charge the top-ups whose create event was lost."""
+    actor = _system_only(c)
+    stale = top_ups.stale(c.tables, c.now)
+    if not stale:
+        return {"swept": 0}
+    gateway = Gateway(c.settings)  # type: ignore[arg-type]
+    outcomes = [top_ups.run(c.tables, gateway, request_id, c.now_fresh, actor)["outcome"] for request_id in stale]
+    return {"swept": len(stale), "outcomes": outcomes}

@@ -144,10 +144,12 @@ def settle(
         moved = transition(payment, state, at)
         operations: list[dict[str, Any]] = []
         balance = None
+        wallet_messages = []
         if moved.entries:
             posting = ledger.post(tables, payment["entity_type"], payment["entity_id"], moved.entries, at)
             operations += posting.operations
             balance = posting.balance_after
+            wallet_messages = posting.messages
         if moved.updates:
             operations.append(tables.op("update", "billing_payments", payment["$id"], moved.updates))
         outcome = ",".join(moved.happened) or "unchanged"
@@ -157,7 +159,8 @@ def settle(
         if not operations:
             return result
         audit = [_audit(actor, what, payment, state, note) for what in moved.happened]
-        return Change(operations, audit, result, messages=messages_for(payment, moved.happened, state))
+        messages = messages_for(payment, moved.happened, state) + wallet_messages
+        return Change(operations, audit, result, messages=messages)
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
 

@@ -222,7 +222,8 @@ def settle_invoice(
         if event is not None:
             operations.append(event_op(tables, event, invoice.id, "allowance_credited", "", at))
         audit = [_audit(actor, "subscription.invoice_paid", ours, {"invoice": invoice.id, "tokens": payment["tokens"]})]
-        return Change(operations, audit, {"outcome": "allowance_credited", "walletBalance": posting.balance_after})
+        result = {"outcome": "allowance_credited", "walletBalance": posting.balance_after}
+        return Change(operations, audit, result, messages=posting.messages)
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
 

@@ -19,7 +19,7 @@ from rxcore.access import row_permissions
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
-from rxcore.errors import Conflict, Forbidden, NotFound, invalid_argument
+from rxcore.errors import Conflict, Forbidden, NotFound, PaymentRequired, invalid_argument
 from rxcore.files import ensure_file
 from rxcore.identity import Caller, practitioner_of
 from rxcore.ids import derived_id
@@ -39,6 +39,7 @@ from rxcore.prescribing.rules import (
 from rxcore.prescribing.words import quantity_text
 from rxcore.settings import PrescribingSettings
 from rxcore.tables import retry_conflicts
+from rxcore.wallet import pricing, spending
 
 CANCELLABLE = ("draft", "signed", "partially_dispensed")
 actions = Dispatcher("prescription-create", default="create", settings=PrescribingSettings)
@@ -75,6 +76,8 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         existing=lambda: t.get("prescriptions", prescription_id),
         medicines=lambda: t.list("medicines", [Query.equal("$id", codes), Query.limit(len(codes))]),
         head=lambda: audit.head_of(t, clinic_id),
+        pricing=lambda: pricing.load(t, clinic_id),
+        payer=lambda: spending.payer_for(t, c.user_id, clinic_id),
     )
     prescriber = practitioner_of(reads["practitioner"], "prescriber", clinic_id)
     if reads["existing"] is not None:
@@ -101,6 +104,9 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         "controlled": any(item.controlled for item in checked),
     }
     items = [_item_row(prescription_id, item) for item in checked]
+    price = pricing.quote(reads["pricing"], [(i.line, i.controlled, i.request.repeats) for i in checked])
+    payer: spending.Payer = reads["payer"]
+    spending.precheck(t, payer, price, iso(c.now))  # before a prescription number is taken: a refusal writes nothing
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
     first = True
 
@@ -111,9 +117,8 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         first = False
         prescription["number"] = new_uk_number(clinic["ods_code"], sequence) if country == "UK" else new_au_number()
         codes = [i["medicine_code"] for i in items]
-        event = c.prescription_event(
-            "prescriber", "prescription.created", {"$id": prescription_id} | prescription, items=codes
-        )
+        created = {"$id": prescription_id} | prescription
+        event = c.prescription_event("prescriber", "prescription.created", created, items=codes, tokens=price.total)
         operations = [t.op("create", "prescriptions", prescription_id, prescription | {"$permissions": permissions})]
         operations += [
             t.op(
@@ -124,14 +129,43 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
             )
             for row in items
         ]
-        return Change(operations, [event], head=reads["head"])
+        charged = spending.charge(t, payer, price, prescription_id, prescription["number"], iso(c.now))
+        messages = charged.messages if charged else []
+        operations += charged.operations if charged else []
+        return Change(operations, [event], charged, messages=messages, head=reads["head"])
 
-    winner = commit_with_audit(t, decide, lambda: c.now)
-    if winner is not None:
+    winner = _commit_paid(c, decide, payer, charging=price.total > 0)
+    if isinstance(winner, dict):
         return _replay(c, winner, digest, params.sign)
     if params.sign:
         return sign(c, PrescriptionRef(prescription_id=prescription_id))
-    return {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
+    answer = {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
+    return answer | {"charge": _charge_answer(price, payer, winner)}
+
+
+def _commit_paid(c: Caller, decide: Any, payer: spending.Payer, charging: bool) -> Any:
+    """Commit the prescription with its debit. A wallet too short is refused with 402, but first, when its owner
+    set up auto top-up, one top-up is started (or the one on its way awaited) and the charge decided again."""
+    if not charging:
+        return commit_with_audit(c.tables, decide, lambda: c.now)
+    try:
+        return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
+    except PaymentRequired as short:
+        if short.type != "wallet_insufficient_balance":
+            raise
+        if not spending.top_up_before_refusing(c.tables, payer, lambda: iso(c.now_fresh())):
+            raise
+    return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
+
+
+def _charge_answer(price: pricing.Quote, payer: spending.Payer, posting: Any) -> dict[str, Any]:
+    """What the prescriber is told it cost; the balance only of their own wallet (a clinic pool's is its admins')."""
+    own = payer.entity_type == "individual"
+    return {
+        "tokens": price.total,
+        "wallet": payer.entity_type if price.total else None,
+        "balanceAfter": posting.balance_after if own and posting is not None else None,
+    }
 
 
 def _check_setting(clinic_id: str, clinic: dict | None, patient: dict | None, prescriber: dict[str, Any]) -> None:
@@ -353,17 +387,27 @@ def cancel(c: Caller, params: CancelPrescription) -> dict[str, Any]:
                 "prescription_not_cancellable", f"A {prescription['status']} prescription cannot be cancelled."
             )
         update = {"status": "cancelled", "cancelled_at": iso(c.now), "cancel_reason": params.reason}
+        # Nothing supplied yet: its tokens go back (once, by the refund's key). Once anything was dispensed, not.
+        refunded = (
+            None
+            if prescription["status"] == "partially_dispensed"
+            else spending.refund(t, prescription["$id"], c.user_id, iso(c.now))
+        )
         event = c.prescription_event(
             "prescriber",
             "prescription.cancelled",
             prescription,
             reason=params.reason,
             previous_status=prescription["status"],
+            tokens_refunded=refunded.applied[0]["amount"] if refunded else 0,
         )
         result = {"prescription": public(prescription | update), "items": reads["items"], "replayed": False}
-        return Change([t.op("update", "prescriptions", prescription["$id"], update)], [event], result)
+        result["tokensRefunded"] = refunded.applied[0]["amount"] if refunded else 0
+        operations = [t.op("update", "prescriptions", prescription["$id"], update)]
+        operations += refunded.operations if refunded else []
+        return Change(operations, [event], result, messages=refunded.messages if refunded else [])
 
-    return commit_with_audit(t, decide, lambda: c.now)
+    return commit_with_audit(t, decide, lambda: c.now, transactional_reads=True)
 
 
 @actions.action("get", PrescriptionRef)

@@ -1,0 +1,13 @@
+"""token-management: see docs/functions/token-management.md. Thin shell over rxcore.wallet.service."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the deployment root holds rxcore/
+
+from rxcore.function_shell import run  # noqa: E402
+from rxcore.wallet.service import actions  # noqa: E402
+
+
+def main(context):
+    return run(context, actions)
