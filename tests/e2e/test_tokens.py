@@ -116,8 +116,8 @@ def test_the_plan_allowance_is_spent_on_prescriptions_at_the_configured_prices(p
     assert answer["charge"] == {"tokens": 1 + 5 + 1, "wallet": "clinic", "balanceAfter": None}  # the pool is private
     assert ledger.balance(rx.tables, "clinic", clinic) == 23
     entry = rx.tables.get("wallet_transactions", ledger.entry_id(f"rx:{answer['prescription']['$id']}"))
-    assert (entry["kind"], entry["amount"], entry["balance_after"], entry["member_id"]) == ("debit", -7, 23,
-                                                                                         rx.people["pool_doc0"].id)  # fmt: skip
+    doc = rx.people["pool_doc0"].id
+    assert (entry["kind"], entry["amount"], entry["balance_after"], entry["member_id"]) == ("debit", -7, 23, doc)
     code, mine = manage(rx, "pool_doc0", "balance", clinicId=clinic)
     assert code == 200 and mine["wallet"] is None and mine["member"]["spent"] >= 7, mine
     code, full = manage(rx, "pool_owner", "balance", clinicId=clinic)

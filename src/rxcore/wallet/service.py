@@ -109,8 +109,10 @@ def balance(c: Caller, params: WalletRef) -> dict[str, Any]:
         spent = spending.spend_of(c.tables, view.wallet_id, view.member, month)
         cap = spending.cap_of(c.tables, view.wallet_id, view.member)
         remaining = None if cap is None else max(cap - spent, 0)
-        return {"wallet": None, "member": {"memberId": view.member, "month": month, "spent": spent, "cap": cap,
-                                           "remaining": remaining}}  # fmt: skip
+        return {
+            "wallet": None,
+            "member": {"memberId": view.member, "month": month, "spent": spent, "cap": cap, "remaining": remaining},
+        }
     wallet = c.tables.get("wallets", view.wallet_id)
     members = c.tables.list(
         "wallet_member_spend",
@@ -118,8 +120,11 @@ def balance(c: Caller, params: WalletRef) -> dict[str, Any]:
     )
     caps = {r["member_id"]: r.get("monthly_cap") for r in _caps(c, view)}
     spend = [{"memberId": r["member_id"], "spent": r["spent"], "cap": caps.get(r["member_id"])} for r in members]
-    return {"wallet": spending.public_wallet(wallet, view.entity_type, view.entity_id), "month": month,
-            "members": spend}  # fmt: skip
+    return {
+        "wallet": spending.public_wallet(wallet, view.entity_type, view.entity_id),
+        "month": month,
+        "members": spend,
+    }
 
 
 def _caps(c: Caller, view: View) -> list[dict[str, Any]]:
@@ -212,9 +217,17 @@ def adjust(c: Caller, params: Adjust) -> dict[str, Any]:
             return {"entry": _entry(existing), "replayed": True}
         entry = ledger.Entry("adjustment", params.amount, params.reason, c.user_id, key, related_type="admin")
         posting = ledger.post(c.tables, entity_type, entity_id, [entry], iso(c.now))
-        event = c.event("admin", "wallet.adjusted", "wallet", wallet_id(entity_type, entity_id),
-                        entity_id if entity_type == "clinic" else None, None, amount=params.amount,
-                        reason=params.reason, balance_after=posting.balance_after)  # fmt: skip
+        event = c.event(
+            "admin",
+            "wallet.adjusted",
+            "wallet",
+            wallet_id(entity_type, entity_id),
+            entity_id if entity_type == "clinic" else None,
+            None,
+            amount=params.amount,
+            reason=params.reason,
+            balance_after=posting.balance_after,
+        )
         answer = {"entry": _entry({"$id": ledger.entry_id(key)} | posting.applied[0]), "replayed": False}
         return Change(posting.operations, [event], answer, messages=posting.messages)
 
@@ -229,16 +242,33 @@ def set_cap(c: Caller, params: SetCap) -> dict[str, Any]:
     if member is None or params.clinic_id not in (member.get("clinic_ids") or []):
         raise NotFound("practitioner_not_found", "No practitioner of this clinic has this id.")
     row_id = spending.cap_id(view.wallet_id, params.member_id)
-    data = {"wallet_id": view.wallet_id, "member_id": params.member_id, "monthly_cap": params.monthly_cap,
-            "set_by": c.user_id, "updated_at": iso(c.now)}  # fmt: skip
+    data = {
+        "wallet_id": view.wallet_id,
+        "member_id": params.member_id,
+        "monthly_cap": params.monthly_cap,
+        "set_by": c.user_id,
+        "updated_at": iso(c.now),
+    }
     readers = owners("clinic", params.clinic_id) + [f'read("user:{params.member_id}")']
-    event = c.event("clinic_admin", "wallet.cap_set", "wallet", view.wallet_id, params.clinic_id, None,
-                    member=params.member_id, monthly_cap=params.monthly_cap)  # fmt: skip
+    event = c.event(
+        "clinic_admin",
+        "wallet.cap_set",
+        "wallet",
+        view.wallet_id,
+        params.clinic_id,
+        None,
+        member=params.member_id,
+        monthly_cap=params.monthly_cap,
+    )
 
     def decide(_tx: str | None) -> Change[dict[str, Any]]:
         exists = c.tables.get("wallet_member_caps", row_id) is not None
-        operation = c.tables.op("update" if exists else "create", "wallet_member_caps", row_id,
-                                data if exists else data | {"$permissions": readers})  # fmt: skip
+        operation = c.tables.op(
+            "update" if exists else "create",
+            "wallet_member_caps",
+            row_id,
+            data if exists else data | {"$permissions": readers},
+        )
         return Change([operation], [event], {"memberId": params.member_id, "monthlyCap": params.monthly_cap})
 
     return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
@@ -263,8 +293,13 @@ def configure(c: Caller, params: Configure) -> dict[str, Any]:
         wallet = c.tables.get("wallets", view.wallet_id)
         at = iso(c.now)
         if wallet is None:  # a wallet that never held tokens: made here, empty (its ledger sums to 0)
-            data = updates | {"entity_type": view.entity_type, "entity_id": view.entity_id, "balance": 0,
-                              "updated_at": at, "$permissions": owners(view.entity_type, view.entity_id)}  # fmt: skip
+            data = updates | {
+                "entity_type": view.entity_type,
+                "entity_id": view.entity_id,
+                "balance": 0,
+                "updated_at": at,
+                "$permissions": owners(view.entity_type, view.entity_id),
+            }
             operation = c.tables.op("create", "wallets", view.wallet_id, data)
         else:
             operation = c.tables.op("update", "wallets", view.wallet_id, updates | {"updated_at": at})
@@ -328,17 +363,33 @@ def set_pricing(c: Caller, params: SetPricing) -> dict[str, Any]:
     if params.clinic_id and c.tables.get("clinics", params.clinic_id) is None:
         raise NotFound("clinic_not_found", "No clinic has this id.")
     row_id = pricing.row_id_for(params.clinic_id)
-    data = {"clinic_id": params.clinic_id, "base_per_item": params.base_per_item,
-            "controlled_surcharge": params.controlled_surcharge,
-            "repeat_discount_percent": params.repeat_discount_percent, "active": params.active,
-            "updated_by": c.user_id, "updated_at": iso(c.now)}  # fmt: skip
-    event = c.event("admin", "pricing.set", "token_pricing", row_id, params.clinic_id, None,
-                    **{k: v for k, v in data.items() if k not in ("clinic_id", "updated_by", "updated_at")})  # fmt: skip
+    data = {
+        "clinic_id": params.clinic_id,
+        "base_per_item": params.base_per_item,
+        "controlled_surcharge": params.controlled_surcharge,
+        "repeat_discount_percent": params.repeat_discount_percent,
+        "active": params.active,
+        "updated_by": c.user_id,
+        "updated_at": iso(c.now),
+    }
+    event = c.event(
+        "admin",
+        "pricing.set",
+        "token_pricing",
+        row_id,
+        params.clinic_id,
+        None,
+        **{k: v for k, v in data.items() if k not in ("clinic_id", "updated_by", "updated_at")},
+    )
 
     def decide(_tx: str | None) -> Change[dict[str, Any]]:
         exists = c.tables.get(pricing.TABLE, row_id) is not None
-        operation = c.tables.op("update" if exists else "create", pricing.TABLE, row_id,
-                                data if exists else data | {"$permissions": ['read("users")']})  # fmt: skip
+        operation = c.tables.op(
+            "update" if exists else "create",
+            pricing.TABLE,
+            row_id,
+            data if exists else data | {"$permissions": ['read("users")']},
+        )
         return Change([operation], [event], {"pricing": pricing.Pricing.from_row({"$id": row_id} | data).__dict__})
 
     return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
