@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal bench-billing clean
+.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal bench-billing bench-tokens clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-portal: $(STAMP)
 
 bench-billing: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/billing.py
+
+bench-tokens: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/tokens.py
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py
