@@ -165,7 +165,8 @@ class Change(Generic[T]):
     events: list[AuditEvent]
     result: T = None  # type: ignore[assignment]
     messages: list[outbox.Message] = field(default_factory=list)
-    head: dict[str, Any] | None = None  # the chain's head if read already (saves a read; first attempt only)
+    head: dict[str, Any] | None = None  # the chain's head if read already (saves a read; first attempt only ...
+    head_is_current: bool = False  # ... unless `decide` read it again in this very attempt)
     then_raise: Exception | None = None
 
 
@@ -198,7 +199,8 @@ def commit_with_audit(
             at = now()
             operations = list(decided.operations)
             operations += [outbox.message_operation(tables, m, at) for m in decided.messages]
-            head = decided.head if attempts == 1 else None  # after a lost race, the chain has moved on
+            # after a lost race the chain has moved on: a head read before it is stale
+            head = decided.head if attempts == 1 or decided.head_is_current else None
             operations += append_operations(tables, decided.events, iso(at), head)
             tables.commit(operations, tx)
         except BaseException:

@@ -115,7 +115,7 @@ def test_the_plan_allowance_is_spent_on_prescriptions_at_the_configured_prices(p
     assert code == 200, answer
     assert answer["charge"] == {"tokens": 1 + 5 + 1, "wallet": "clinic", "balanceAfter": None}  # the pool is private
     assert ledger.balance(rx.tables, "clinic", clinic) == 23
-    entry = rx.tables.get("wallet_transactions", ledger.entry_id(f"rx:{answer['prescription']['$id']}"))
+    entry = ledger.find(rx.tables, f"rx:{answer['prescription']['$id']}")
     doc = rx.people["pool_doc0"].id
     assert (entry["kind"], entry["amount"], entry["balance_after"], entry["member_id"]) == ("debit", -7, 23, doc)
     code, mine = manage(rx, "pool_doc0", "balance", clinicId=clinic)
@@ -287,7 +287,7 @@ def test_analytics_and_csv_export_agree_with_the_ledger(pool):
     code, export = manage(rx, "pool_owner", "export", clinicId=clinic)
     assert code == 200 and export["contentType"] == "text/csv"
     lines = export["csv"].strip().splitlines()
-    assert lines[0].startswith("id,created_at,kind,amount") and len(lines) - 1 == len(ledger_rows(rx, clinic))
+    assert lines[0].startswith("id,created_at,seq,kind,amount") and len(lines) - 1 == len(ledger_rows(rx, clinic))
 
 
 # --- a solo prescriber ---------------------------------------------------------------------------------------------

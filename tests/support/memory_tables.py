@@ -127,12 +127,19 @@ class MemoryTables:
             current = self.rows.get(op["tableId"], {}).get(op["rowId"])
             if op["action"] == "create" and current is not None:
                 raise _error(409, "row_already_exists")
-            if op["action"] == "update" and current is None:
+            if op["action"] in ("update", "increment", "decrement") and current is None:
                 raise _error(404, "row_not_found")
             if began is not None and current is not None and op["action"] != "create" and current["$updatedAt"] > began:
                 raise _error(409, "transaction_conflict")
         for op in operations:
-            self._write(op["tableId"], op["rowId"], op["data"], None)
+            data = op["data"]
+            if op["action"] in ("increment", "decrement"):  # atomic: applied to the value at commit, bounded
+                current = self.rows[op["tableId"]][op["rowId"]].get(data["column"]) or 0
+                value = current + (data.get("value", 1) if op["action"] == "increment" else -data.get("value", 1))
+                if value < data.get("min", value) or value > data.get("max", value):
+                    raise _error(400, "column_limit_exceeded")
+                data = {data["column"]: value}
+            self._write(op["tableId"], op["rowId"], data, None)
 
     def rollback(self, transaction_id: str) -> None:
         self.transactions.pop(transaction_id, None)

@@ -106,14 +106,28 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     items = [_item_row(prescription_id, item) for item in checked]
     price = pricing.quote(reads["pricing"], [(i.line, i.controlled, i.request.repeats) for i in checked])
     payer: spending.Payer = reads["payer"]
-    spending.precheck(t, payer, price, iso(c.now))  # before a prescription number is taken: a refusal writes nothing
+    charging = price.total > 0
+    if charging:  # before a prescription number is taken: a plain refusal writes nothing
+        spending.precheck(payer, price, c.gather(**spending.charge_reads(t, payer, prescription_id, iso(c.now))))
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
     first = True
 
     def decide(_tx: str | None) -> Change[None] | dict[str, Any]:
         nonlocal first
-        if not first and (again := t.get("prescriptions", prescription_id)) is not None:
-            return again  # the same request, sent twice at once, won
+        # Read at once what this attempt decides on: after a lost race, whether the same request won and the
+        # chain's new head; when charging, the wallet rows (inside the transaction, begun before these reads).
+        now: dict[str, Any] = {}
+        if not first:
+            now |= {
+                "again": lambda: t.get("prescriptions", prescription_id),
+                "head": lambda: audit.head_of(t, clinic_id),
+            }
+        if charging:
+            now |= spending.charge_reads(t, payer, prescription_id, iso(c.now))
+        got = c.gather(**now) if now else {}
+        if got.get("again") is not None:
+            return got["again"]  # the same request, sent twice at once, won
+        head = got["head"] if not first else reads["head"]
         first = False
         prescription["number"] = new_uk_number(clinic["ods_code"], sequence) if country == "UK" else new_au_number()
         codes = [i["medicine_code"] for i in items]
@@ -129,12 +143,12 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
             )
             for row in items
         ]
-        charged = spending.charge(t, payer, price, prescription_id, prescription["number"], iso(c.now))
+        charged = spending.charge(t, payer, price, prescription_id, prescription["number"], iso(c.now), got or None)
         messages = charged.messages if charged else []
         operations += charged.operations if charged else []
-        return Change(operations, [event], charged, messages=messages, head=reads["head"])
+        return Change(operations, [event], charged, messages=messages, head=head, head_is_current=True)
 
-    winner = _commit_paid(c, decide, payer, charging=price.total > 0)
+    winner = _commit_paid(c, decide, payer, charging)
     if isinstance(winner, dict):
         return _replay(c, winner, digest, params.sign)
     if params.sign:

@@ -39,7 +39,17 @@ from rxcore.wallet.requests import (
 )
 
 actions = Dispatcher("token-management", default="balance", settings=WalletSettings)
-ENTRY_FIELDS = ("kind", "amount", "balance_after", "reason", "actor_id", "member_id", "related_type", "related_id")
+ENTRY_FIELDS = (
+    "seq",
+    "kind",
+    "amount",
+    "balance_after",
+    "reason",
+    "actor_id",
+    "member_id",
+    "related_type",
+    "related_id",
+)
 EXPORT_ROWS = 50_000
 ANALYTICS_DAYS = 92  # the default window: about a quarter
 
@@ -142,7 +152,7 @@ def history(c: Caller, params: History) -> dict[str, Any]:
         queries.append(Query.equal("member_id", params.member_id))
     if params.kinds:
         queries.append(Query.equal("kind", list(params.kinds)))
-    queries += [Query.order_desc("$sequence"), Query.limit(params.limit)]
+    queries += [Query.order_desc("seq"), Query.limit(params.limit)]
     if params.cursor:
         queries.append(Query.cursor_after(params.cursor))
     rows = c.tables.list("wallet_transactions", queries)
@@ -182,7 +192,7 @@ def export(c: Caller, params: Export) -> dict[str, Any]:
     writer = csvsafe.writer(out)
     writer.writerow(["id", "created_at", *ENTRY_FIELDS])
     count = 0
-    for row in c.tables.each("wallet_transactions", _window_queries(view, params) + [Query.order_asc("$sequence")]):
+    for row in c.tables.each("wallet_transactions", _window_queries(view, params) + [Query.order_asc("seq")]):
         writer.writerow([row["$id"], row["created_at"], *(row.get(k) for k in ENTRY_FIELDS)])
         count += 1
         if count >= EXPORT_ROWS:
@@ -212,7 +222,7 @@ def adjust(c: Caller, params: Adjust) -> dict[str, Any]:
     key = f"adjust:{c.user_id}:{params.idempotency_key}"
 
     def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
-        existing = c.tables.get("wallet_transactions", ledger.entry_id(key))
+        existing = ledger.find(c.tables, key)
         if existing is not None:
             return {"entry": _entry(existing), "replayed": True}
         entry = ledger.Entry("adjustment", params.amount, params.reason, c.user_id, key, related_type="admin")
@@ -228,7 +238,12 @@ def adjust(c: Caller, params: Adjust) -> dict[str, Any]:
             reason=params.reason,
             balance_after=posting.balance_after,
         )
-        answer = {"entry": _entry({"$id": ledger.entry_id(key)} | posting.applied[0]), "replayed": False}
+        answer = {
+            "entry": _entry(
+                {"$id": ledger.entry_row_id(posting.wallet["$id"], posting.applied[0]["seq"])} | posting.applied[0]
+            ),
+            "replayed": False,
+        }
         return Change(posting.operations, [event], answer, messages=posting.messages)
 
     return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
