@@ -25,7 +25,7 @@ from rxcore.function_shell import FunctionRequest
 from rxcore.settings import Settings
 from rxcore.tables import Tables
 
-PARALLEL_READS = 6
+PARALLEL_READS = 8
 MAX_PATIENT_RECORDS = 10  # one person's records across clinics
 
 

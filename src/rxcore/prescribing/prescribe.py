@@ -108,14 +108,14 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     payer: spending.Payer = reads["payer"]
     charging = price.total > 0
     if charging:  # before a prescription number is taken: a plain refusal writes nothing
-        spending.precheck(payer, price, c.gather(**spending.charge_reads(t, payer, prescription_id, iso(c.now))))
+        spending.precheck(payer, price, c.gather(**spending.charge_reads(t, payer, iso(c.now))))
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
     first = True
 
     def decide(_tx: str | None) -> Change[None] | dict[str, Any]:
         nonlocal first
         # Read at once what this attempt decides on: after a lost race, whether the same request won and the
-        # chain's new head; when charging, the wallet rows (inside the transaction, begun before these reads).
+        # chain's new head; when charging, the wallet's rows.
         now: dict[str, Any] = {}
         if not first:
             now |= {
@@ -123,7 +123,7 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
                 "head": lambda: audit.head_of(t, clinic_id),
             }
         if charging:
-            now |= spending.charge_reads(t, payer, prescription_id, iso(c.now))
+            now |= spending.charge_reads(t, payer, iso(c.now))
         got = c.gather(**now) if now else {}
         if got.get("again") is not None:
             return got["again"]  # the same request, sent twice at once, won
@@ -148,7 +148,7 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         operations += charged.operations if charged else []
         return Change(operations, [event], charged, messages=messages, head=head, head_is_current=True)
 
-    winner = _commit_paid(c, decide, payer, charging)
+    winner = _commit_paid(c, decide, payer)
     if isinstance(winner, dict):
         return _replay(c, winner, digest, params.sign)
     if params.sign:
@@ -157,19 +157,21 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     return answer | {"charge": _charge_answer(price, payer, winner)}
 
 
-def _commit_paid(c: Caller, decide: Any, payer: spending.Payer, charging: bool) -> Any:
+def _commit_paid(c: Caller, decide: Any, payer: spending.Payer) -> Any:
     """Commit the prescription with its debit. A wallet too short is refused with 402, but first, when its owner
-    set up auto top-up, one top-up is started (or the one on its way awaited) and the charge decided again."""
-    if not charging:
-        return commit_with_audit(c.tables, decide, lambda: c.now)
+    set up auto top-up, one top-up is started (or the one on its way awaited) and the charge decided again.
+
+    The transaction need not begin before the wallet is read: a debit computed from a balance someone changed
+    since collides with theirs on the ledger's next entry number (rxcore.wallet.ledger) and is decided again, so
+    the window in which racing prescriptions from one pool lose to each other stays as short as the commit."""
     try:
-        return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
+        return commit_with_audit(c.tables, decide, lambda: c.now)
     except PaymentRequired as short:
         if short.type != "wallet_insufficient_balance":
             raise
         if not spending.top_up_before_refusing(c.tables, payer, lambda: iso(c.now_fresh())):
             raise
-    return commit_with_audit(c.tables, decide, lambda: c.now, transactional_reads=True)
+    return commit_with_audit(c.tables, decide, lambda: c.now)
 
 
 def _charge_answer(price: pricing.Quote, payer: spending.Payer, posting: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from appwrite.query import Query
+
 from rxcore.ids import derived_id
 from rxcore.tables import TableStore
 
@@ -87,8 +89,10 @@ def quote(pricing: Pricing | None, items: list[tuple[int, bool, int]]) -> Quote:
 
 def load(tables: TableStore, clinic_id: str) -> Pricing | None:
     """The pricing a clinic's prescriptions use: its own row, else the platform default, else none (free)."""
-    for row_id in (row_id_for(clinic_id), DEFAULT):
-        row = tables.get(TABLE, row_id)
+    wanted = [row_id_for(clinic_id), DEFAULT]
+    rows = {r["$id"]: r for r in tables.list(TABLE, [Query.equal("$id", wanted), Query.limit(2)])}
+    for row_id in wanted:
+        row = rows.get(row_id)
         if row is not None and row.get("active", True):
             return Pricing.from_row(row)
     return None

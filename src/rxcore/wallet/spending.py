@@ -56,15 +56,12 @@ def payer_for(tables: TableStore, prescriber_id: str, clinic_id: str) -> Payer:
     return Payer("individual", prescriber_id, prescriber_id)
 
 
-def charge_reads(
-    tables: TableStore, payer: Payer, prescription_id: str, at: str
-) -> dict[str, Callable[[], dict[str, Any] | None]]:
-    """The rows a charge decides on, as independent reads for the caller to run at once (`Caller.gather`): inside
-    the transaction, the fewer round trips between its start and its commit, the fewer racing debits it loses to."""
+def charge_reads(tables: TableStore, payer: Payer, at: str) -> dict[str, Callable[[], dict[str, Any] | None]]:
+    """The rows a charge decides on, as independent reads for the caller to run at once (`Caller.gather`): the
+    fewer round trips between reading the wallet and committing, the fewer racing debits a charge loses to."""
     wallet = payer.wallet_id
     reads: dict[str, Callable[[], dict[str, Any] | None]] = {
         "wallet": lambda: tables.get("wallets", wallet),
-        "debit": lambda: ledger.find(tables, f"rx:{prescription_id}"),
         "spend": lambda: tables.get("wallet_member_spend", ledger.spend_id(wallet, payer.member_id, at[:7])),
     }
     if payer.entity_type == "clinic":
@@ -85,14 +82,14 @@ def charge(
     at: str,
     read: dict[str, Any] | None = None,
 ) -> ledger.Posting | None:
-    """The debit for a prescription (None when it is free or charged already); 402 when the wallet, or the
-    member's monthly cap in a clinic pool, does not cover it. Call inside the transaction (begun before these
-    reads); `read` is what `charge_reads` answered, when the caller ran them already."""
+    """The debit for a prescription (None when it is free); 402 when the wallet, or the member's monthly cap in a
+    clinic pool, does not cover it, for the transaction that creates the prescription; `read` is what `charge_reads`
+    answered, when the caller ran them already. The debit's key needs no
+    look-up: it is new exactly when the prescription is (both are created together; a second attempt at either
+    fails the commit on the duplicate id or key and the caller finds the prescription)."""
     if quote.total <= 0:
         return None
-    read = read if read is not None else _read_all(charge_reads(tables, payer, prescription_id, at))
-    if read["debit"] is not None:
-        return None
+    read = read if read is not None else _read_all(charge_reads(tables, payer, at))
     if payer.entity_type == "clinic":
         _check_cap(read.get("cap"), read["spend"], quote.total)
     entry = ledger.Entry(
