@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 
 import pytest
@@ -16,6 +15,7 @@ from scripts import clinic_admin
 
 from tests.support.local_server import REPO, LocalServer, free_port
 from tests.support.rx_world import MEDICINES, build, morphine_item
+from tests.support.scripts import run_script as run_script_on
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +48,7 @@ def advance_clock_to_next_hour(world) -> None:
 
 
 def run_script(world, script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / script),
-            "--credentials",
-            str(world.server.data_dir / "credentials.json"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    return run_script_on(world.server, script, *args)
 
 
 def test_a_schedule_2_prescription_expires_after_28_days(world):

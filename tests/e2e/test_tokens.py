@@ -23,6 +23,7 @@ from rxcore.audit import verify_chain
 from rxcore.wallet import ledger, pricing
 from tests.support import stripe_local
 from tests.support.rx_world import morphine_item, uk_item
+from tests.support.scripts import run_script
 
 pytestmark = pytest.mark.e2e
 
@@ -364,3 +365,20 @@ def test_the_pool_row_is_readable_by_its_admins_only(pool):
         with pytest.raises(AppwriteException) as hidden:
             TablesDB(pool.people[who].client).get_row("main", "wallets", wallet)
         assert hidden.value.code == 404
+
+
+def test_the_verify_script_names_the_first_entry_that_disagrees(pool):
+    rx, clinic = pool, pool.clinics["pool"]
+    wallet = ledger.wallet_id("clinic", clinic)
+    fine = run_script(rx.server, "verify_wallets.py")
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert f"{wallet} (clinic {clinic}): agrees" in fine.stdout
+    victim = rx.tables.list("wallet_transactions", [Query.equal("wallet_id", wallet), Query.equal("seq", 3)])[0]
+    rx.tables.update("wallet_transactions", victim["$id"], {"balance_after": victim["balance_after"] + 1})
+    try:
+        broken = run_script(rx.server, "verify_wallets.py", "--wallet", wallet)
+        assert broken.returncode == 1
+        assert f"DISAGREES: entry 3 ({victim['idempotency_key']}) says" in broken.stdout, broken.stdout
+    finally:
+        rx.tables.update("wallet_transactions", victim["$id"], {"balance_after": victim["balance_after"]})
+    assert run_script(rx.server, "verify_wallets.py", "--wallet", wallet).returncode == 0
