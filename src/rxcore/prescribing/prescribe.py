@@ -107,24 +107,23 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     price = pricing.quote(reads["pricing"], [(i.line, i.controlled, i.request.repeats) for i in checked])
     payer: spending.Payer = reads["payer"]
     charging = price.total > 0
-    if charging:  # before a prescription number is taken: a plain refusal writes nothing
-        spending.precheck(payer, price, c.gather(**spending.charge_reads(t, payer, iso(c.now))))
+    wallet_rows = c.gather(**spending.charge_reads(t, payer, iso(c.now))) if charging else {}
+    spending.precheck(payer, price, wallet_rows)  # before a prescription number is taken: a refusal writes nothing
     sequence = t.increment("clinics", clinic_id, "eps_sequence")["eps_sequence"] if country == "UK" else 0
     first = True
 
     def decide(_tx: str | None) -> Change[None] | dict[str, Any]:
         nonlocal first
-        # Read at once what this attempt decides on: after a lost race, whether the same request won and the
-        # chain's new head; when charging, the wallet's rows.
-        now: dict[str, Any] = {}
+        # The first attempt decides on the rows read above (a debit from a balance that has moved since collides
+        # on the ledger's next entry number and comes back here). After a lost race, read at once: whether the
+        # same request won, the chain's new head and, when charging, the wallet's rows.
+        got: dict[str, Any] = dict(wallet_rows)
         if not first:
-            now |= {
+            now = {
                 "again": lambda: t.get("prescriptions", prescription_id),
                 "head": lambda: audit.head_of(t, clinic_id),
             }
-        if charging:
-            now |= spending.charge_reads(t, payer, iso(c.now))
-        got = c.gather(**now) if now else {}
+            got = c.gather(**now, **(spending.charge_reads(t, payer, iso(c.now)) if charging else {}))
         if got.get("again") is not None:
             return got["again"]  # the same request, sent twice at once, won
         head = got["head"] if not first else reads["head"]

@@ -120,7 +120,7 @@ def precheck(payer: Payer, quote: Quote, read: dict[str, Any]) -> None:
     is written (`read` as `charge_reads` answered); `charge`, inside the transaction, is what decides."""
     if quote.total <= 0:
         return
-    wallet = read["wallet"] or {}
+    wallet = read.get("wallet") or {}
     if payer.entity_type == "clinic":
         _check_cap(read.get("cap"), read["spend"], quote.total)
     available = int(wallet.get("balance") or 0) + int(wallet.get("overdraft_limit") or 0)
