@@ -39,6 +39,7 @@ TOPICS = (
     "payment.refunded",  # billing-process: a refund to confirm
     "consultation.paid",  # billing-process: the appointment's order is paid (the booking confirms it)
     "consultation.refunded",  # billing-process: the appointment's order was refunded
+    "subscription.payment_failed",  # billing-process: a renewal could not be charged (once per invoice)
     "wallet.low_balance",  # a wallet fell under its owner's warning threshold (once per crossing)
     "wallet.top_up_failed",  # an automatic top-up was declined: auto top-up is paused until saved again
 )

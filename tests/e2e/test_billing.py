@@ -443,6 +443,44 @@ def test_only_a_clinics_owners_and_admins_subscribe_it(billing, starter):
     assert (code, answer["type"]) == (400, "billing_plan_not_for_entity")  # Starter is for individuals
 
 
+def test_a_refunded_plan_invoice_takes_back_its_allowance_in_proportion(billing, stripe_server, starter):
+    rx = billing
+    who = rx.people["au_prescriber"].id
+    body = {"action": "subscribe", "planId": starter, "currency": "gbp", "paymentMethodId": "pm_card_visa",
+            "idempotencyKey": secrets.token_hex(8)}  # fmt: skip
+    code, answer = rx.execute("au_prescriber", "billing-process", body)
+    assert code == 200 and answer["subscription"]["status"] == "active", answer
+    before = balance(rx, "individual", who)
+    payments = rx.execute("au_prescriber", "billing-process", {"action": "list_payments"})[1]["payments"]
+    invoice_payment = next(p for p in payments if p["kind"] == "subscription")
+    assert invoice_payment["stripe_payment_intent_id"], invoice_payment  # the intent that paid the invoice
+    body = {"action": "refund", "paymentId": invoice_payment["$id"], "amount": invoice_payment["amount"] // 2,
+            "reason": "Plan started by mistake"}  # fmt: skip
+    code, refunded = rx.execute("platform_admin", "billing-process", body)
+    assert code == 200 and refunded["payment"]["status"] == "partially_refunded", refunded
+    assert balance(rx, "individual", who) == before - 100  # half the money: half of the 200-token allowance
+    assert ledger.verify(rx.tables, "individual", who) is None
+    rx.execute("au_prescriber", "billing-process", {"action": "cancel_subscription"})
+
+
+def test_a_failed_renewal_tells_the_owner_once_per_invoice(billing, stripe_server, starter):
+    rx = billing
+    mine = rx.tables.list("billing_subscriptions", [Query.equal("entity_id", rx.people["au_prescriber"].id)])
+    subscription = next(row for row in mine if row["status"] == "active")  # subscribed in the test above
+    api = stripe_server.client().v1
+    params = {"customer": subscription["stripe_customer_id"], "subscription": subscription["stripe_subscription_id"]}
+    invoice = api.invoices.create(params=params).to_dict()
+    event = signed_event("invoice.payment_failed", invoice)
+    outcomes = [deliver(rx, stripe_server, event).json()["outcome"] for _ in range(2)]
+    assert outcomes == ["payment_failed", "duplicate"], outcomes
+    messages = rx.tables.list("outbox", [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
+    assert [m["key"] for m in messages if invoice["id"] in m["key"]] == [f"subscription.payment_failed:{invoice['id']}"]
+    other = signed_event("invoice.payment_failed", invoice)  # Stripe's next retry fails too: no second notice
+    assert deliver(rx, stripe_server, other).json()["outcome"] == "payment_failed"
+    messages = rx.tables.list("outbox", [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
+    assert len([m for m in messages if invoice["id"] in m["key"]]) == 1
+
+
 # --- consultation orders (the API the consultations feature calls; no appointments table exists yet) ----------
 def test_one_order_per_appointment_paid_then_refunded_tells_the_booking_through_the_outbox(billing, stripe_server):
     from rxcore.billing import orders

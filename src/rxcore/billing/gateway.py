@@ -136,6 +136,20 @@ class InvoiceState:
     amount_paid: int
     period_start: int | None
     period_end: int | None
+    payment_intent: str | None = None  # what paid it: refunds of it arrive about this intent
+
+
+def _invoice_intent(data: dict[str, Any]) -> str | None:
+    """The PaymentIntent that paid an invoice: `payment_intent` in older API versions (and localstripe), the
+    invoice's `payments` list since 2025-03-31."""
+    direct = stripe_id(data.get("payment_intent"))
+    if direct:
+        return direct
+    for item in ((data.get("payments") or {}).get("data")) or []:
+        found = stripe_id((item.get("payment") or {}).get("payment_intent"))
+        if found:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ def _invoice_state(invoice: Any) -> InvoiceState:
         amount_paid=int(data.get("amount_paid") or 0),
         period_start=period.get("start") or data.get("period_start"),
         period_end=period.get("end") or data.get("period_end"),
+        payment_intent=_invoice_intent(data),
     )
 
 

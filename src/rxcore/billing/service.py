@@ -254,7 +254,10 @@ def stripe_webhook(request: FunctionRequest, settings: BillingSettings) -> dict[
     kind, object_id = about
     gateway, actor = SubscriptionGateway(settings), Actor("stripe", "stripe", request.client_ip)
     if kind == "invoice":
-        result = subscriptions.settle_invoice(tables, gateway.invoice(object_id), request.now, actor, event)
+        invoice = gateway.invoice(object_id)
+        result = subscriptions.settle_invoice(tables, invoice, request.now, actor, event)
+        if result["outcome"] == "payment_failed" and invoice.subscription:  # its status (past_due) now, not later
+            subscriptions.sync_subscription(tables, gateway.subscription(invoice.subscription), request.now, actor)
     elif kind == "subscription":
         result = subscriptions.sync_subscription(tables, gateway.subscription(object_id), request.now, actor, event)
     else:

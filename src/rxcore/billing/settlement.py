@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from appwrite.query import Query
+
 from rxcore import outbox
 from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.gateway import IntentState
@@ -133,8 +135,7 @@ def settle(
         if seen_before(tables, event):
             return {"outcome": "duplicate"}
         at = iso(now())
-        payment_id = state.metadata.get("payment_id", "")
-        payment = tables.get("billing_payments", payment_id) if payment_id else None
+        payment = _payment_of(tables, state)
         if payment is None:  # not a payment of ours (another integration on the same Stripe account)
             return outcome_only(tables, event, state.id, "ignored", at, _detail(state))
         if payment.get("stripe_payment_intent_id") not in (None, state.id):
@@ -163,6 +164,16 @@ def settle(
         return Change(operations, audit, result, messages=messages)
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
+
+
+def _payment_of(tables: TableStore, state: IntentState) -> dict[str, Any] | None:
+    """Our payment behind an intent: named by its metadata (packs, orders, top-ups), or, for the intent that paid a
+    subscription's invoice (made by Stripe, without our metadata), recorded on the invoice's payment row."""
+    payment_id = state.metadata.get("payment_id", "")
+    if payment_id:
+        return tables.get("billing_payments", payment_id)
+    rows = tables.list("billing_payments", [Query.equal("stripe_payment_intent_id", state.id), Query.limit(1)])
+    return rows[0] if rows else None
 
 
 def messages_for(payment: dict[str, Any], happened: list[str], state: IntentState) -> list[outbox.Message]:

@@ -15,6 +15,7 @@ from typing import Any
 from appwrite.query import Query
 from pydantic import Field
 
+from rxcore import outbox
 from rxcore.actions import IdempotencyKey, RequestModel, RowId, text
 from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.billing.entities import billing_entity, billing_readers, ensure_customer
@@ -174,6 +175,8 @@ def settle_invoice(
         )
         payment_id = derived_id("invoice", invoice.id)
         ours = rows[0] if rows else None
+        if ours is not None and invoice.status != "paid" and (event or {}).get("type") == "invoice.payment_failed":
+            return _payment_failed(tables, ours, invoice, actor, event, at)
         if ours is None or invoice.status != "paid" or tables.get("billing_payments", payment_id) is not None:
             outcome = "ignored" if ours is None else ("unpaid" if invoice.status != "paid" else "unchanged")
             return outcome_only(tables, event, invoice.id, outcome, at)
@@ -193,6 +196,7 @@ def settle_invoice(
             "tokens_reversed": 0,
             "status": "succeeded",
             "stripe_customer_id": ours["stripe_customer_id"],
+            "stripe_payment_intent_id": invoice.payment_intent,
             "request_digest": f"invoice:{invoice.id}"[:64],
             "history": json.dumps([{"at": at, "event": "paid", "invoice": invoice.id}]),
             "created_at": at,
@@ -226,6 +230,27 @@ def settle_invoice(
         return Change(operations, audit, result, messages=posting.messages)
 
     return commit_with_audit(tables, decide, now, transactional_reads=True)
+
+
+def _payment_failed(
+    tables: TableStore,
+    ours: dict[str, Any],
+    invoice: InvoiceState,
+    actor: Actor,
+    event: dict[str, Any] | None,
+    at: str,
+) -> Change[dict[str, Any]]:
+    """A renewal Stripe could not charge: the owner is told once per invoice (Stripe retries it on its own schedule;
+    the subscription's `past_due` status comes from Stripe with the subscription's own event)."""
+    payload = {"entityType": ours["entity_type"], "entityId": ours["entity_id"], "subscriptionId": ours["$id"],
+               "invoice": invoice.id}  # fmt: skip
+    message = outbox.Message(
+        "subscription.payment_failed", f"subscription.payment_failed:{invoice.id}", payload, ours.get("clinic_id")
+    )
+    operations = [event_op(tables, event, invoice.id, "payment_failed", "", at)] if event is not None else []
+    audit = [_audit(actor, "subscription.payment_failed", ours, {"invoice": invoice.id})]
+    told = tables.get(outbox.TABLE, outbox.message_id(message.key)) is not None  # Stripe's retries fail again
+    return Change(operations, audit, {"outcome": "payment_failed"}, messages=[] if told else [message])
 
 
 def _audit(actor: Actor, action: str, row: dict[str, Any], detail: dict[str, Any]) -> AuditEvent:
