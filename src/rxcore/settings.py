@@ -63,6 +63,22 @@ class DmdSettings(Settings):
     trud_api_base_url: str = env_field("https://isd.digital.nhs.uk", "TRUD_API_BASE_URL")
 
 
+class NotifySettings(Settings):
+    sendgrid_api_key: SecretStr = env_field("", "SENDGRID_API_KEY")
+    # Empty for SendGrid itself; the stand-in's URL locally (scripts/provider_stand_in.py).
+    sendgrid_api_host: str = env_field("https://api.sendgrid.com", "SENDGRID_API_HOST")
+    from_email: str = env_field("no-reply@rx.example", "RX_NOTIFY_FROM_EMAIL")
+    from_name: str = env_field("Rx Platform", "RX_NOTIFY_FROM_NAME")
+    # {"prescription.ready": "d-…", …}: a SendGrid dynamic template per notification type (configuration, not code).
+    email_templates: str = env_field("{}", "RX_NOTIFY_EMAIL_TEMPLATES")
+    twilio_account_sid: str = env_field("", "TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = env_field("", "TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = env_field("", "TWILIO_FROM_NUMBER")
+    twilio_messaging_service_sid: str = env_field("", "TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_base: str = env_field("", "TWILIO_API_BASE")  # empty for Twilio; the stand-in locally
+    pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
+
+
 class WalletSettings(Settings):
     # The most a clinic's admins may let their shared pool go below zero (0: no overdrafts on this platform).
     max_overdraft: int = env_field(0, "RX_WALLET_MAX_OVERDRAFT", ge=0)

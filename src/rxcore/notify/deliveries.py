@@ -1,0 +1,81 @@
+"""The delivery log and queue: one `notification_deliveries` row per (message, recipient, channel), its id derived
+from them, so an outbox message processed twice (its event and the schedule, or a retry) fans out once and each
+message is sent once. A row is `queued` (send now), `deferred` (quiet hours: sent when they end), `sending` (claimed,
+with a lease), `sent`, `failed` (permanent, or after MAX_ATTEMPTS), `suppressed` (an opt-out, a muted type, no
+address) or `retrying` (a passing failure: again after a backoff with jitter)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from appwrite.query import Query
+
+from rxcore.clock import iso
+from rxcore.ids import derived_id
+from rxcore.tables import TableStore, is_conflict
+
+TABLE = "notification_deliveries"
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 6
+BACKOFF = (30, 120, 600, 1800, 7200)  # seconds after attempt 1, 2, ... (each with up to 20 % jitter)
+SENDABLE = ("queued", "deferred", "retrying", "sending")
+
+
+def delivery_id(message_key: str, recipient_kind: str, recipient_id: str, channel: str) -> str:
+    return derived_id("delivery", message_key, recipient_kind, recipient_id, channel)
+
+
+def create(tables: TableStore, row_id: str, row: dict[str, Any], readers: list[str]) -> bool:
+    """Write a delivery once; False when it exists already (a message fanned out again)."""
+    try:
+        tables.create(TABLE, row_id, row, readers)
+        return True
+    except Exception as exc:
+        if is_conflict(exc):
+            return False
+        raise
+
+
+def due(tables: TableStore, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    return tables.list(
+        TABLE,
+        [Query.equal("status", list(SENDABLE)), Query.less_than_equal("not_before", iso(now)),
+         Query.order_asc("not_before"), Query.limit(limit)],
+    )  # fmt: skip
+
+
+def claim(tables: TableStore, row_id: str, now: datetime) -> dict[str, Any] | None:
+    """Take a delivery to send (compare-and-set in a transaction begun before the read), or None."""
+    tx = tables.begin()
+    try:
+        row = tables.get(TABLE, row_id)
+        if row is None or row["status"] not in SENDABLE or row["not_before"] > iso(now):
+            tables.rollback(tx)
+            return None
+        update = {"status": "sending", "attempts": row["attempts"] + 1, "not_before": iso(now + LEASE),
+                  "updated_at": iso(now)}  # fmt: skip
+        tables.commit([tables.op("update", TABLE, row_id, update)], tx)
+        return row | update
+    except Exception as exc:
+        tables.rollback(tx)
+        if is_conflict(exc):
+            return None
+        raise
+
+
+def settle(
+    tables: TableStore, row: dict[str, Any], now: datetime, provider_id: str | None = None,
+    error: str | None = None, retry: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """The outcome of a claimed delivery's attempt."""
+    at = iso(now)
+    if error is None:
+        update: dict[str, Any] = {"status": "sent", "provider_id": provider_id, "sent_at": at, "last_error": None}
+    elif retry and row["attempts"] < MAX_ATTEMPTS:
+        wait = BACKOFF[min(row["attempts"], len(BACKOFF)) - 1] * (1 + random.random() / 5)  # noqa: S311 (jitter)
+        update = {"status": "retrying", "last_error": error[:300], "not_before": iso(now + timedelta(seconds=wait))}
+    else:
+        update = {"status": "failed", "last_error": error[:300]}
+    return tables.update(TABLE, row["$id"], update | {"updated_at": at})

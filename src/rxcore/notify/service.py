@@ -1,0 +1,268 @@
+"""notification-send: the outbox's consumer for messages to people. On each `outbox` row's create event (and, every
+minute, for what is due: messages an event missed, deliveries deferred by quiet hours or waiting for a retry) a
+message of a known type is fanned out into one delivery per (recipient, channel) and each is sent once, by
+SendGrid (e-mail, dynamic templates) or Twilio (SMS, WhatsApp). See docs/functions/notification-send.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appwrite.query import Query
+
+from rxcore import audit, outbox
+from rxcore.actions import Dispatcher
+from rxcore.clock import iso
+from rxcore.errors import BadRequest, NotFound
+from rxcore.identity import Caller
+from rxcore.notify import deliveries, preferences, recipients
+from rxcore.notify.providers import EmailProvider, SendFailed, SmsProvider
+from rxcore.notify.recipients import Recipient
+from rxcore.notify.requests import Deliveries, OutboxEvent, SetPreferences, Sweep
+from rxcore.notify.types import TYPES, Context, NotificationType
+from rxcore.settings import NotifySettings
+from rxcore.tables import TableStore
+from rxcore.wallet.access import CLINIC_ADMIN_ROLES
+
+actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
+TOPICS = sorted(TYPES)
+
+
+def _system_only(c: Caller) -> None:
+    if c.request.trigger not in ("event", "schedule"):
+        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
+
+
+# --- fan-out -------------------------------------------------------------------------------------------------------
+def fan_out(c: Caller, message: dict[str, Any]) -> list[str]:
+    """The deliveries of one claimed message (created once each); answers the ids of those to send now."""
+    kind = TYPES[message["topic"]]
+    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), c.settings.pdf_bucket_id)  # type: ignore[attr-defined]
+    now, send_now = c.now_fresh(), []
+    for recipient in kind.recipients(ctx):
+        prefs = preferences.load(c.tables, recipient.kind, recipient.id)
+        for channel in kind.channels:
+            if channel == "whatsapp" and not prefs.whatsapp:
+                continue  # only for those who asked for it
+            status, not_before, reason = _decide(kind, prefs, channel, recipient, now)
+            row_id = deliveries.delivery_id(message["key"], recipient.kind, recipient.id, channel)
+            row = {
+                "message_id": message["$id"],
+                "type": kind.name,
+                "clinic_id": message.get("clinic_id"),
+                "recipient_kind": recipient.kind,
+                "recipient_id": recipient.id,
+                "user_id": recipient.user_id,
+                "channel": channel,
+                "address_masked": recipients.masked(_address(recipient, channel)),
+                "status": status,
+                "attempts": 0,
+                "not_before": iso(not_before),
+                "last_error": reason,
+                "created_at": iso(now),
+                "updated_at": iso(now),
+            }
+            if (
+                deliveries.create(c.tables, row_id, row, _readers(message.get("clinic_id"), recipient))
+                and status == "queued"
+            ):
+                send_now.append(row_id)
+    return send_now
+
+
+def _address(recipient: Recipient, channel: str) -> str | None:
+    return recipient.email if channel == "email" else recipient.phone
+
+
+def _decide(
+    kind: NotificationType, prefs: preferences.Preferences, channel: str, recipient: Recipient, now: datetime
+) -> tuple[str, datetime, str | None]:
+    if not _address(recipient, channel):
+        return "suppressed", now, f"no {'e-mail address' if channel == 'email' else 'mobile number'} on record"
+    if not kind.urgent and not prefs.allows(channel, kind.name):
+        return "suppressed", now, "opted out"
+    until = None if kind.urgent else preferences.quiet_until(prefs, now, recipient.zone)
+    return ("deferred", until, "quiet hours") if until else ("queued", now, None)
+
+
+def _readers(clinic_id: str | None, recipient: Recipient) -> list[str]:
+    readers = [f'read("team:{clinic_id}/owner")', f'read("team:{clinic_id}/admin")'] if clinic_id else []
+    return readers + ([f'read("user:{recipient.user_id}")'] if recipient.user_id else [])
+
+
+# --- sending -------------------------------------------------------------------------------------------------------
+def send(c: Caller, delivery_id: str) -> str:
+    """Send one delivery if it is due and nobody else holds it; answers its status after the attempt."""
+    now = c.now_fresh()
+    row = deliveries.claim(c.tables, delivery_id, now)
+    if row is None:
+        return "skipped"
+    settings: NotifySettings = c.settings  # type: ignore[assignment]
+    message = c.tables.get(outbox.TABLE, row["message_id"]) or {}
+    kind = TYPES[row["type"]]
+    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), settings.pdf_bucket_id)
+    recipient = _recipient_again(c, ctx, kind, row)
+    address = _address(recipient, row["channel"]) if recipient else None
+    if recipient is None or not address:
+        return deliveries.settle(c.tables, row, now, error="the recipient or their address is gone")["status"]
+    try:
+        data = kind.data(ctx, recipient)
+        if row["channel"] == "email":
+            provider_id = _email(settings, kind, recipient, address, data, delivery_id, ctx)
+        else:
+            provider_id = _sms(settings).send(address, kind.sms(data), whatsapp=row["channel"] == "whatsapp")
+    except SendFailed as failed:
+        c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) failed: {failed.reason}")
+        return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
+    return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
+
+
+def _recipient_again(c: Caller, ctx: Context, kind: NotificationType, row: dict[str, Any]) -> Recipient | None:
+    """The recipient as they are now (addresses are read when sending, never kept in the log)."""
+    return next(
+        (r for r in kind.recipients(ctx) if (r.kind, r.id) == (row["recipient_kind"], row["recipient_id"])), None
+    )
+
+
+def _email(
+    settings: NotifySettings,
+    kind: NotificationType,
+    to: Recipient,
+    address: str,
+    data: dict[str, Any],
+    delivery_id: str,
+    ctx: Context,
+) -> str:
+    templates = json.loads(settings.email_templates or "{}")
+    template = templates.get(kind.name)
+    if not template:
+        raise SendFailed(f"no SendGrid template is configured for {kind.name} (RX_NOTIFY_EMAIL_TEMPLATES)", False)
+    if not settings.sendgrid_api_key.get_secret_value():
+        raise SendFailed("SENDGRID_API_KEY is not set", False)
+    provider = EmailProvider(
+        settings.sendgrid_api_key.get_secret_value(),
+        settings.sendgrid_api_host,
+        settings.from_email,
+        settings.from_name,
+    )
+    return provider.send(address, to.name, template, data, delivery_id, kind.name, kind.attachments(ctx))
+
+
+def _sms(settings: NotifySettings) -> SmsProvider:
+    if not (settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value()):
+        raise SendFailed("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", False)
+    return SmsProvider(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_from_number,
+        settings.twilio_messaging_service_sid,
+        settings.twilio_api_base,
+    )
+
+
+def process(c: Caller, message_id: str) -> dict[str, Any]:
+    """Claim one outbox message, fan it out, mark it done, and send what may go now."""
+    message = outbox.claim(c.tables, message_id, c.now_fresh())
+    if message is None:
+        return {"message": message_id, "outcome": "not_due"}
+    try:
+        to_send = fan_out(c, message)
+    except Exception as exc:
+        outbox.settle(c.tables, message, c.now_fresh(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    outbox.settle(c.tables, message, c.now_fresh())
+    return {"message": message_id, "outcome": "fanned_out", "sent": [send(c, d) for d in to_send]}
+
+
+# --- triggers ------------------------------------------------------------------------------------------------------
+@actions.action("outbox_event", OutboxEvent, guests=True)
+def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
+    """An `outbox` row was created: deliver it now if it is a notification."""
+    _system_only(c)
+    if params.payload.get("topic") not in TYPES or not isinstance(params.payload.get("$id"), str):
+        return {"outcome": "not_a_notification"}
+    return process(c, params.payload["$id"])
+
+
+@actions.action("sweep", Sweep, guests=True)
+def sweep(c: Caller, _params: Sweep) -> dict[str, Any]:
+    """Every minute: messages an event missed or whose retry is due, then deliveries whose time has come."""
+    _system_only(c)
+    now = c.now_fresh()
+    processed = [process(c, m["$id"])["outcome"] for m in outbox.due(c.tables, TOPICS, now)]
+    sent = [send(c, d["$id"]) for d in deliveries.due(c.tables, now)]
+    return {"messages": len(processed), "deliveries": sent}
+
+
+# --- the log and preferences -----------------------------------------------------------------------------------------
+@actions.action("deliveries", Deliveries)
+def list_deliveries(c: Caller, params: Deliveries) -> dict[str, Any]:
+    """A clinic's delivery log (its owners and admins), or the caller's own messages."""
+    if params.clinic_id:
+        c.clinic_member(params.clinic_id, CLINIC_ADMIN_ROLES)
+        queries = [Query.equal("clinic_id", params.clinic_id)]
+    else:
+        queries = [Query.equal("user_id", c.user_id)]
+    for column, value in (("type", params.type), ("status", params.status), ("recipient_id", params.recipient_id)):
+        if value:
+            queries.append(Query.equal(column, value))
+    if params.from_:
+        queries.append(Query.greater_than_equal("created_at", iso(datetime.combine(params.from_, time.min, UTC))))
+    if params.to:
+        queries.append(Query.less_than("created_at", iso(datetime.combine(params.to, time.min, UTC))))
+    queries += [Query.order_desc("$sequence"), Query.limit(params.limit)]
+    if params.cursor:
+        queries.append(Query.cursor_after(params.cursor))
+    rows = c.tables.list(deliveries.TABLE, queries)
+    shown = [{k: v for k, v in r.items() if not k.startswith("$") or k == "$id"} for r in rows]
+    return {"deliveries": shown, "nextCursor": rows[-1]["$id"] if len(rows) == params.limit else None}
+
+
+@actions.action("set_preferences", SetPreferences)
+def set_preferences(c: Caller, params: SetPreferences) -> dict[str, Any]:
+    """Save the caller's (or their linked patient record's) channels, muted types and quiet hours."""
+    kind, recipient_id = "user", c.user_id
+    if params.patient_id:
+        patient = c.tables.get("patients", params.patient_id)
+        if patient is None or patient.get("user_id") != c.user_id:
+            raise NotFound("patient_not_found", "No patient record linked to your account has this id.")
+        kind, recipient_id = "patient", params.patient_id
+    if params.timezone:
+        try:
+            ZoneInfo(params.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise BadRequest("general_argument_invalid", "`timezone` is not an IANA time zone.") from None
+    row = {
+        "recipient_kind": kind,
+        "recipient_id": recipient_id,
+        "email": params.email,
+        "sms": params.sms,
+        "whatsapp": params.whatsapp,
+        "muted_types": list(params.muted_types),
+        "quiet_start": params.quiet_start,
+        "quiet_end": params.quiet_end,
+        "timezone": params.timezone,
+        "consent_at": iso(c.now),
+        "updated_at": iso(c.now),
+    }
+    _save(c.tables, preferences.preferences_id(kind, recipient_id), row, c.user_id)
+    event = c.event(
+        "recipient",
+        "notification.preferences_set",
+        kind,
+        recipient_id,
+        None,
+        recipient_id if kind == "patient" else None,
+        channels=[k for k in preferences.CHANNELS if row[k]],
+    )
+    audit.append(c.tables, [event], iso(c.now))
+    return {"preferences": row}
+
+
+def _save(tables: TableStore, row_id: str, row: dict[str, Any], user_id: str) -> None:
+    if tables.get(preferences.TABLE, row_id) is None:
+        tables.create(preferences.TABLE, row_id, row, [f'read("user:{user_id}")'])
+    else:
+        tables.update(preferences.TABLE, row_id, row)

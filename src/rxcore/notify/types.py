@@ -1,0 +1,121 @@
+"""The notifications the platform sends: for each outbox topic, who receives it, on which channels, the data its
+e-mail template gets (SendGrid dynamic template data, built here; the template ids are configuration), the SMS
+text, and attachments. Payloads carry ids only; everything else is read when the message is sent."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appwrite.services.storage import Storage
+
+from rxcore.notify import recipients
+from rxcore.notify.recipients import Recipient
+
+
+@dataclass(frozen=True)
+class Context:
+    """What building a notification may read: the tables, the function's client (users, teams, files), the
+    message's payload."""
+
+    tables: Any
+    client: Any
+    payload: dict[str, Any]
+    pdf_bucket_id: str = "prescription_pdfs"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content_base64: str
+
+
+@dataclass(frozen=True)
+class NotificationType:
+    name: str  # the outbox topic it answers
+    channels: tuple[str, ...]  # the channels it may use, in order of preference
+    recipients: Callable[[Context], list[Recipient]]
+    data: Callable[[Context, Recipient], dict[str, Any]]  # the e-mail template's data
+    sms: Callable[[dict[str, Any]], str]  # the SMS/WhatsApp text from that data
+    urgent: bool = False  # ignores opt-outs and quiet hours (security notices)
+    attachments: Callable[[Context], list[Attachment]] = field(default=lambda _ctx: [])
+
+
+# --- prescriptions ---------------------------------------------------------------------------------------------------
+def _patient_of(ctx: Context) -> list[Recipient]:
+    found = recipients.patient(ctx.tables, ctx.payload["patientId"])
+    return [found] if found else []
+
+
+def _prescription_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    prescription = ctx.tables.get("prescriptions", ctx.payload["prescriptionId"]) or {}
+    clinic = ctx.tables.get("clinics", prescription.get("clinic_id", "")) or {}
+    return {"first_name": to.name, "prescription_number": ctx.payload.get("number"), "clinic_name": clinic.get("name"),
+            "expires_on": prescription.get("expires_on")}  # fmt: skip
+
+
+def _prescription_pdf(ctx: Context) -> list[Attachment]:
+    prescription = ctx.tables.get("prescriptions", ctx.payload["prescriptionId"]) or {}
+    file_id = prescription.get("pdf_file_id")
+    if not file_id:
+        return []
+    content = Storage(ctx.client).get_file_download(ctx.pdf_bucket_id, file_id)
+    name = f"prescription-{prescription.get('number', file_id)}.pdf"
+    return [Attachment(name, "application/pdf", base64.b64encode(content).decode())]
+
+
+# --- payments and wallets --------------------------------------------------------------------------------------------
+def _payer(ctx: Context) -> list[Recipient]:
+    payment = ctx.tables.get("billing_payments", ctx.payload["paymentId"]) or {}
+    return recipients.wallet_owners(ctx.client, ctx.tables, "individual", payment["user_id"]) if payment else []
+
+
+def _payment_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    payment = ctx.tables.get("billing_payments", ctx.payload["paymentId"]) or {}
+    return {"first_name": to.name, "description": payment.get("description"), "currency": payment.get("currency"),
+            "amount_minor": payment.get("amount"), "amount_refunded_minor": payment.get("amount_refunded"),
+            "tokens": payment.get("tokens"), "payment_id": ctx.payload["paymentId"]}  # fmt: skip
+
+
+def _owners(ctx: Context) -> list[Recipient]:
+    return recipients.wallet_owners(ctx.client, ctx.tables, ctx.payload["entityType"], ctx.payload["entityId"])
+
+
+def _wallet_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    return {"first_name": to.name, "entity_type": ctx.payload["entityType"], "balance": ctx.payload.get("balance"),
+            "threshold": ctx.payload.get("threshold"), "invoice": ctx.payload.get("invoice")}  # fmt: skip
+
+
+TYPES: dict[str, NotificationType] = {
+    t.name: t
+    for t in (
+        NotificationType(
+            "prescription.ready", ("email", "sms", "whatsapp"), _patient_of, _prescription_data,
+            lambda d: f"Your prescription {d['prescription_number']} from {d['clinic_name']} is ready.",
+            attachments=_prescription_pdf,
+        ),
+        NotificationType(
+            "payment.succeeded", ("email",), _payer, _payment_data,
+            lambda d: f"Payment received: {d['description']}.",
+        ),
+        NotificationType(
+            "payment.refunded", ("email",), _payer, _payment_data,
+            lambda d: f"Refund issued: {d['description']}.",
+        ),
+        NotificationType(
+            "wallet.low_balance", ("email",), _owners, _wallet_data,
+            lambda d: f"Your token balance is {d['balance']}, under your warning level of {d['threshold']}.",
+        ),
+        NotificationType(
+            "wallet.top_up_failed", ("email", "sms"), _owners, _wallet_data,
+            lambda _d: "Your automatic token top-up failed and is paused until you update it.",
+        ),
+        NotificationType(
+            "subscription.payment_failed", ("email",), _owners, _wallet_data,
+            lambda _d: "We could not take your plan's payment. Please update your card.",
+        ),
+    )
+}  # fmt: skip

@@ -1,0 +1,138 @@
+"""notification-send end to end: outbox rows written by the real functions (signing a prescription) reach the real
+`sendgrid` and `twilio` clients inside the function, pointed at the recording stand-in (scripts/provider_stand_in.py);
+the delivery log and preferences through the SDK as signed-in users."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from appwrite.query import Query
+
+from rxcore.notify import deliveries
+from rxcore.outbox import message_id
+from tests.support import provider_stand_in
+from tests.support.rx_world import uk_item
+from tests.support.sdk import set_function_variable
+
+pytestmark = pytest.mark.e2e
+
+TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "payment.succeeded": "d-2222"}
+FROM_NUMBER = "+15005550006"
+
+
+@pytest.fixture(scope="module")
+def providers(rx):
+    stand_in = provider_stand_in.start()
+    for key, value in {
+        "SENDGRID_API_KEY": "SG.local-test",
+        "SENDGRID_API_HOST": stand_in.url,
+        "RX_NOTIFY_EMAIL_TEMPLATES": json.dumps(TEMPLATES),
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "local-test-token",
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_API_BASE": stand_in.url,
+    }.items():
+        set_function_variable(rx.admin, "notification-send", key, value)
+    yield stand_in
+    stand_in.stop()
+
+
+def sign_one(rx) -> dict:
+    code, answer = rx.prescribe("prescriber", clinicId=rx.clinics["uk"], patientId=rx.patients["uk"]["$id"],
+                                items=[uk_item()], sign=True)  # fmt: skip
+    assert code == 200, answer
+    return answer["prescription"]
+
+
+def deliveries_of(rx, prescription_id: str) -> list[dict]:
+    outbox_id = message_id(f"prescription.ready:{prescription_id}")
+    return rx.tables.list(deliveries.TABLE, [Query.equal("message_id", outbox_id)])
+
+
+def emails_about(stand_in, number: str) -> list[dict]:
+    def about(request: dict) -> bool:
+        return request["body"]["personalizations"][0]["dynamic_template_data"].get("prescription_number") == number
+
+    return [r for r in stand_in.requests("sendgrid") if about(r)]
+
+
+def sms_about(stand_in, number: str) -> list[dict]:
+    return [r for r in stand_in.requests("twilio") if number in r["body"].get("Body", "")]
+
+
+def test_a_signed_prescription_reaches_the_patient_by_email_with_its_pdf_and_by_sms(rx, providers):
+    prescription = sign_one(rx)
+    number = prescription["number"]
+    email = providers.wait_for(lambda: emails_about(providers, number))[0]
+    body = email["body"]
+    assert email["headers"]["Authorization"] == "Bearer SG.local-test"
+    assert body["template_id"] == TEMPLATES["prescription.ready"]
+    assert body["personalizations"][0]["to"] == [{"email": "jane.doe@example.test", "name": "Jane"}]
+    data = body["personalizations"][0]["dynamic_template_data"]
+    assert data["clinic_name"] == "Riverside Online Clinic" and data["first_name"] == "Jane"
+    assert [a["filename"] for a in body["attachments"]] == [f"prescription-{number}.pdf"]
+    assert body["custom_args"]["delivery_id"]  # an opaque id, no personal data
+    sms = providers.wait_for(lambda: sms_about(providers, number))[0]
+    assert (sms["body"]["To"], sms["body"]["From"]) == ("+447400123456", FROM_NUMBER)
+
+    def both_sent():
+        rows = deliveries_of(rx, prescription["$id"])
+        return rows if sorted(r["status"] for r in rows) == ["sent", "sent"] else None
+
+    rows = providers.wait_for(both_sent)
+    assert {r["channel"]: r["address_masked"] for r in rows} == {"email": "j***@example.test",
+                                                                 "sms": "+44*******456"}  # fmt: skip
+    assert len(emails_about(providers, number)) == 1 and len(sms_about(providers, number)) == 1
+    message = rx.tables.get("outbox", message_id(f"prescription.ready:{prescription['$id']}"))
+    assert message["status"] == "sent"
+
+
+def test_a_passing_provider_failure_is_retried_later_and_a_bad_number_is_not(rx, providers):
+    providers.fail("sendgrid", 503)
+    providers.fail("twilio", 400, code=21211)  # "invalid 'To' phone number"
+    prescription = sign_one(rx)
+
+    def settled():
+        rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
+        return rows if {r["status"] for r in rows.values()} <= {"retrying", "failed"} and len(rows) == 2 else None
+
+    rows = providers.wait_for(settled)
+    assert (rows["email"]["status"], rows["email"]["attempts"]) == ("retrying", 1)
+    assert (
+        rows["email"]["last_error"] == "SendGrid answered 503"
+        and rows["email"]["not_before"] > rows["email"]["updated_at"]
+    )
+    assert (rows["sms"]["status"], rows["sms"]["attempts"]) == ("failed", 1)
+    assert "21211" in rows["sms"]["last_error"]
+
+
+def test_a_patient_who_turned_sms_off_gets_email_only_and_sees_their_own_log(rx, providers):
+    code, saved = rx.execute("patient", "notification-send", {"action": "set_preferences",
+                             "patientId": rx.patients["uk"]["$id"], "sms": False})  # fmt: skip
+    assert code == 200 and saved["preferences"]["sms"] is False, saved
+    try:
+        prescription = sign_one(rx)
+
+        def settled():
+            rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
+            return rows if len(rows) == 2 and rows["email"]["status"] == "sent" else None
+
+        rows = providers.wait_for(settled)
+        assert (rows["sms"]["status"], rows["sms"]["last_error"]) == ("suppressed", "opted out")
+        assert not sms_about(providers, prescription["number"])
+        code, log = rx.execute("patient", "notification-send", {"action": "deliveries", "limit": 100})
+        assert code == 200 and log["deliveries"]
+        assert {d["user_id"] for d in log["deliveries"]} == {rx.people["patient"].id}
+    finally:
+        rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
+
+
+def test_the_clinic_log_is_for_its_owners_and_admins(rx, providers):
+    code, log = rx.execute("owner", "notification-send", {"action": "deliveries", "clinicId": rx.clinics["uk"]})
+    assert code == 200 and log["deliveries"] and {d["clinic_id"] for d in log["deliveries"]} == {rx.clinics["uk"]}
+    for who in ("prescriber", "prescriber2"):
+        code, refused = rx.execute(who, "notification-send", {"action": "deliveries", "clinicId": rx.clinics["uk"]})
+        assert (code, refused["type"]) == (404, "clinic_not_found")
+    code, refused = rx.execute("owner", "notification-send", {"action": "outbox_event", "event": "x", "payload": {}})
+    assert (code, refused["type"]) == (404, "general_route_not_found")  # only Appwrite's own triggers run it

@@ -1,0 +1,48 @@
+"""The SendGrid/Twilio stand-in (scripts/provider_stand_in.py) in a thread of the test process, and helpers to read
+what it received and to make it fail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from scripts import provider_stand_in
+
+from tests.support.local_server import free_port
+
+
+@dataclass
+class StandIn:
+    port: int
+    server: object
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests(self, provider: str | None = None) -> list[dict]:
+        got = requests.get(f"{self.url}/_requests", timeout=10).json()
+        return [r for r in got if provider in (None, r["provider"])]
+
+    def fail(self, provider: str, status: int, times: int = 1, code: int | None = None) -> None:
+        rule = {"provider": provider, "status": status, "times": times} | ({"code": code} if code else {})
+        requests.post(f"{self.url}/_fail", json=rule, timeout=10).raise_for_status()
+
+    def wait_for(self, check, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        while not (found := check()):
+            assert time.monotonic() < deadline, "the provider did not receive it in time"
+            time.sleep(0.2)
+        return found
+
+    def stop(self) -> None:
+        self.server.shutdown()  # type: ignore[attr-defined]
+
+
+def start() -> StandIn:
+    port = free_port()
+    server = provider_stand_in.serve(port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return StandIn(port, server)
