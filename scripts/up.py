@@ -65,15 +65,42 @@ def start_local_stripe(creds: dict[str, str], api_port: int) -> subprocess.Popen
                 break
         except OSError:
             time.sleep(0.05)
+    wanted = {"STRIPE_SECRET_KEY": "sk_test_local", "STRIPE_API_BASE": url, "STRIPE_WEBHOOK_SECRET": secret}
+    set_variables(creds, "billing-process", wanted)
+    return process
+
+
+def set_variables(creds: dict[str, str], function_id: str, wanted: dict[str, str]) -> None:
+    """Set a function's variables (as secrets: they hold keys and where the providers are)."""
     client = Client().set_endpoint(creds["endpoint"]).set_project(creds["projectId"]).set_key(creds["apiKey"])
     functions = Functions(client)
-    wanted = {"STRIPE_SECRET_KEY": "sk_test_local", "STRIPE_API_BASE": url, "STRIPE_WEBHOOK_SECRET": secret}
-    for variable in functions.list_variables("billing-process").variables:
+    wanted = dict(wanted)
+    for variable in functions.list_variables(function_id).variables:
         if variable.key in wanted:
             value = wanted.pop(variable.key)
-            functions.update_variable("billing-process", variable.id, variable.key, value, secret=True)
+            functions.update_variable(function_id, variable.id, variable.key, value, secret=True)
     for key, value in wanted.items():
-        functions.create_variable("billing-process", secrets.token_hex(8), key, value, secret=True)
+        functions.create_variable(function_id, secrets.token_hex(8), key, value, secret=True)
+
+
+def start_provider_stand_in(creds: dict[str, str]) -> subprocess.Popen | None:
+    """The recording SendGrid/Twilio stand-in on loopback as notification-send's providers, with a template id per
+    notification type (`d-local-<type>`): nothing leaves the machine; `GET /_requests` shows what was sent."""
+    from rxcore.notify.types import TYPES
+
+    port = int(os.environ.get("APPWRITE_LOCAL_PROVIDERS_PORT", "8421"))
+    if port_in_use("127.0.0.1", port):
+        print(f"provider stand-in: port {port} is in use; notification-send is left unconfigured", file=sys.stderr)
+        return None
+    script = REPO / "scripts" / "provider_stand_in.py"
+    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    templates = {name: "d-local-" + name.replace(".", "-") for name in TYPES}
+    set_variables(creds, "notification-send", {
+        "SENDGRID_API_KEY": "SG.local", "SENDGRID_API_HOST": url, "RX_NOTIFY_EMAIL_TEMPLATES": json.dumps(templates),
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_API_BASE": url,
+    })  # fmt: skip
     return process
 
 
@@ -126,6 +153,7 @@ def main() -> int:
     creds = json.loads(credentials.read_text())
     ensure_local_secrets(creds)
     stripe = start_local_stripe(creds, port)
+    providers = start_provider_stand_in(creds)
     print(
         f"""
 Local Appwrite is running.
@@ -140,6 +168,8 @@ Example:
 
 Stripe (billing-process) is localstripe at http://127.0.0.1:{os.environ.get("APPWRITE_LOCAL_STRIPE_PORT", "8420")};
 its webhooks reach http://127.0.0.1:{port}/_functions/billing-process/stripe/webhook.
+E-mail and SMS (notification-send) go to the recording stand-in at
+http://127.0.0.1:{os.environ.get("APPWRITE_LOCAL_PROVIDERS_PORT", "8421")}/_requests: nothing leaves the machine.
 
 Ctrl-C stops it. Requests and executions are shown below as they come (APPWRITE_LOCAL_QUIET=1 hides them).
 """,
@@ -148,8 +178,9 @@ Ctrl-C stops it. Requests and executions are shown below as they come (APPWRITE_
     try:
         return server.wait()
     finally:
-        if stripe is not None:
-            stripe.terminate()
+        for helper in (stripe, providers):
+            if helper is not None:
+                helper.terminate()
 
 
 if __name__ == "__main__":
