@@ -8,6 +8,7 @@ SIGTERM stops the server and, with it, every function worker.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -22,6 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from appwrite.client import Client  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.serialization import (  # noqa: E402
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from scripts import apply_schema  # noqa: E402
 
@@ -83,7 +91,7 @@ def set_variables(creds: dict[str, str], function_id: str, wanted: dict[str, str
         functions.create_variable(function_id, secrets.token_hex(8), key, value, secret=True)
 
 
-def start_provider_stand_in(creds: dict[str, str]) -> subprocess.Popen | None:
+def start_provider_stand_in(creds: dict[str, str], api_port: int) -> subprocess.Popen | None:
     """The recording SendGrid/Twilio stand-in on loopback as notification-send's providers, with a template id per
     notification type (`d-local-<type>`): nothing leaves the machine; `GET /_requests` shows what was sent."""
     from rxcore.notify.types import TYPES
@@ -96,11 +104,25 @@ def start_provider_stand_in(creds: dict[str, str]) -> subprocess.Popen | None:
     process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     templates = {name: "d-local-" + name.replace(".", "-") for name in TYPES}
+    public_url = f"http://127.0.0.1:{api_port}/_functions/notification-send"
+    token, key = secrets.token_hex(16), ec.generate_private_key(ec.SECP256R1())
+    public_key = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     set_variables(creds, "notification-send", {
         "SENDGRID_API_KEY": "SG.local", "SENDGRID_API_HOST": url, "RX_NOTIFY_EMAIL_TEMPLATES": json.dumps(templates),
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public_key).decode(), "RX_NOTIFY_PUBLIC_URL": public_url,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": token,
         "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_API_BASE": url,
     })  # fmt: skip
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    settings = {"twilio_auth_token": token, "sendgrid_events_url": public_url + "/sendgrid/events",
+                "sendgrid_private_key_pem": pem}  # fmt: skip
+    for _ in range(200):  # the stand-in calls back, signed, as the providers do
+        try:
+            request = urllib.request.Request(f"{url}/_config", data=json.dumps(settings).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=1):
+                break
+        except OSError:
+            time.sleep(0.05)
     return process
 
 
@@ -153,7 +175,7 @@ def main() -> int:
     creds = json.loads(credentials.read_text())
     ensure_local_secrets(creds)
     stripe = start_local_stripe(creds, port)
-    providers = start_provider_stand_in(creds)
+    providers = start_provider_stand_in(creds, port)
     print(
         f"""
 Local Appwrite is running.

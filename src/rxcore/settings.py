@@ -76,6 +76,10 @@ class NotifySettings(Settings):
     twilio_from_number: str = env_field("", "TWILIO_FROM_NUMBER")
     twilio_messaging_service_sid: str = env_field("", "TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base: str = env_field("", "TWILIO_API_BASE")  # empty for Twilio; the stand-in locally
+    # The function's public URL (its domain), which providers call back: Twilio signs over the exact URL it called.
+    public_url: str = env_field("", "RX_NOTIFY_PUBLIC_URL")
+    # SendGrid's Event Webhook verification key (base64 DER, shown when signing is turned on).
+    sendgrid_webhook_public_key: SecretStr = env_field("", "SENDGRID_WEBHOOK_PUBLIC_KEY")
     pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
 
 

@@ -4,12 +4,19 @@ the delivery log and preferences through the SDK as signed-in users."""
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 
 import pytest
+import requests
 from appwrite.query import Query
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from twilio.request_validator import RequestValidator
 
-from rxcore.notify import deliveries
+from rxcore.notify import deliveries, preferences
 from rxcore.outbox import message_id
 from tests.support import provider_stand_in
 from tests.support.rx_world import uk_item
@@ -19,17 +26,27 @@ pytestmark = pytest.mark.e2e
 
 TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "payment.succeeded": "d-2222"}
 FROM_NUMBER = "+15005550006"
+TWILIO_TOKEN = "local-test-token"
 
 
 @pytest.fixture(scope="module")
 def providers(rx):
     stand_in = provider_stand_in.start()
+    public_url = rx.server.endpoint.removesuffix("/v1") + "/_functions/notification-send"
+    signing_key = ec.generate_private_key(ec.SECP256R1())
+    public_key = signing_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    pem = signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    stand_in.configure(twilio_auth_token=TWILIO_TOKEN, sendgrid_events_url=public_url + "/sendgrid/events",
+                       sendgrid_private_key_pem=pem)  # fmt: skip
+    stand_in.public_url = public_url
     for key, value in {
+        "RX_NOTIFY_PUBLIC_URL": public_url,
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public_key).decode(),
         "SENDGRID_API_KEY": "SG.local-test",
         "SENDGRID_API_HOST": stand_in.url,
         "RX_NOTIFY_EMAIL_TEMPLATES": json.dumps(TEMPLATES),
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TWILIO_AUTH_TOKEN": "local-test-token",
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_BASE": stand_in.url,
     }.items():
@@ -43,6 +60,13 @@ def sign_one(rx) -> dict:
                                 items=[uk_item()], sign=True)  # fmt: skip
     assert code == 200, answer
     return answer["prescription"]
+
+
+def state(rx, prescription_id: str) -> dict:
+    """What a wait was waiting on, shown when it times out."""
+    message = rx.tables.get("outbox", message_id(f"prescription.ready:{prescription_id}")) or {}
+    rows = [(r["channel"], r["status"], r["attempts"], r["last_error"]) for r in deliveries_of(rx, prescription_id)]
+    return {"outbox": {k: message.get(k) for k in ("status", "attempts", "last_error")}, "deliveries": rows}
 
 
 def deliveries_of(rx, prescription_id: str) -> list[dict]:
@@ -76,11 +100,12 @@ def test_a_signed_prescription_reaches_the_patient_by_email_with_its_pdf_and_by_
     sms = providers.wait_for(lambda: sms_about(providers, number))[0]
     assert (sms["body"]["To"], sms["body"]["From"]) == ("+447400123456", FROM_NUMBER)
 
-    def both_sent():
+    def both_delivered():  # the providers' signed callbacks (the stand-in sends them as the real ones do)
         rows = deliveries_of(rx, prescription["$id"])
-        return rows if sorted(r["status"] for r in rows) == ["sent", "sent"] else None
+        return rows if sorted(r["status"] for r in rows) == ["delivered", "delivered"] else None
 
-    rows = providers.wait_for(both_sent)
+    rows = providers.wait_for(both_delivered, shows=lambda: state(rx, prescription["$id"]))
+    assert all(r["provider_id"] and r["sent_at"] for r in rows)
     assert {r["channel"]: r["address_masked"] for r in rows} == {"email": "j***@example.test",
                                                                  "sms": "+44*******456"}  # fmt: skip
     assert len(emails_about(providers, number)) == 1 and len(sms_about(providers, number)) == 1
@@ -97,7 +122,7 @@ def test_a_passing_provider_failure_is_retried_later_and_a_bad_number_is_not(rx,
         rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
         return rows if {r["status"] for r in rows.values()} <= {"retrying", "failed"} and len(rows) == 2 else None
 
-    rows = providers.wait_for(settled)
+    rows = providers.wait_for(settled, shows=lambda: state(rx, prescription["$id"]))
     assert (rows["email"]["status"], rows["email"]["attempts"]) == ("retrying", 1)
     assert (
         rows["email"]["last_error"] == "SendGrid answered 503"
@@ -118,7 +143,7 @@ def test_a_patient_who_turned_sms_off_gets_email_only_and_sees_their_own_log(rx,
             rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
             return rows if len(rows) == 2 and rows["email"]["status"] == "sent" else None
 
-        rows = providers.wait_for(settled)
+        rows = providers.wait_for(settled, shows=lambda: state(rx, prescription["$id"]))
         assert (rows["sms"]["status"], rows["sms"]["last_error"]) == ("suppressed", "opted out")
         assert not sms_about(providers, prescription["number"])
         code, log = rx.execute("patient", "notification-send", {"action": "deliveries", "limit": 100})
@@ -136,3 +161,54 @@ def test_the_clinic_log_is_for_its_owners_and_admins(rx, providers):
         assert (code, refused["type"]) == (404, "clinic_not_found")
     code, refused = rx.execute("owner", "notification-send", {"action": "outbox_event", "event": "x", "payload": {}})
     assert (code, refused["type"]) == (404, "general_route_not_found")  # only Appwrite's own triggers run it
+
+
+def post_signed_twilio(providers, path: str, params: dict, token: str = TWILIO_TOKEN) -> requests.Response:
+    url = providers.public_url + path
+    signature = RequestValidator(token).compute_signature(url, params)
+    return requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=30)
+
+
+def test_forged_or_unsigned_callbacks_are_refused_and_change_nothing(rx, providers):
+    prescription = sign_one(rx)
+
+    def all_delivered():
+        rows = deliveries_of(rx, prescription["$id"])
+        return rows if len(rows) == 2 and {r["status"] for r in rows} == {"delivered"} else None
+
+    rows = providers.wait_for(all_delivered, shows=lambda: state(rx, prescription["$id"]))
+    sms = next(r for r in deliveries_of(rx, prescription["$id"]) if r["channel"] == "sms")
+    forged = {"MessageSid": sms["provider_id"], "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert post_signed_twilio(providers, "/twilio/status", forged, token="not-the-token").status_code == 403
+    assert requests.post(providers.public_url + "/twilio/status", data=forged, timeout=30).status_code == 403
+    stamp = str(int(time.time()))
+    events = json.dumps([{"event": "bounce", "delivery_id": rows[0]["$id"], "sg_event_id": "x"}])
+    wrong_key = ec.generate_private_key(ec.SECP256R1())
+    signature = base64.b64encode(wrong_key.sign((stamp + events).encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    headers = {"X-Twilio-Email-Event-Webhook-Signature": signature, "X-Twilio-Email-Event-Webhook-Timestamp": stamp}
+    assert requests.post(providers.public_url + "/sendgrid/events", data=events, headers=headers,
+                         timeout=30).status_code == 403  # fmt: skip
+    assert {r["status"] for r in deliveries_of(rx, prescription["$id"])} == {"delivered"}
+    # A genuine late callback cannot move a delivery backwards either.
+    late = {"MessageSid": sms["provider_id"], "MessageStatus": "sent"}
+    assert post_signed_twilio(providers, "/twilio/status", late).json()["applied"] is False
+
+
+def test_a_stop_reply_turns_sms_off_for_that_number(rx, providers):
+    patient = rx.patients["uk"]
+    reply = {"From": "+447400123456", "To": FROM_NUMBER, "Body": " stop ", "MessageSid": "SMinbound"}
+    answer = post_signed_twilio(providers, "/twilio/inbound", reply)
+    assert answer.status_code == 200 and answer.json()["changed"] >= 1, answer.text
+    try:
+        prescription = sign_one(rx)
+
+        def settled():
+            rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
+            return rows if len(rows) == 2 and rows["email"]["status"] in ("sent", "delivered") else None
+
+        rows = providers.wait_for(settled, shows=lambda: state(rx, prescription["$id"]))
+        assert rows["sms"]["status"] == "suppressed"
+    finally:
+        post_signed_twilio(providers, "/twilio/inbound", reply | {"Body": "START"})
+    row = rx.tables.get("notification_preferences", preferences.preferences_id("patient", patient["$id"]))
+    assert row["sms"] is True  # START turned it back on

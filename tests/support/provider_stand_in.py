@@ -26,14 +26,20 @@ class StandIn:
         got = requests.get(f"{self.url}/_requests", timeout=10).json()
         return [r for r in got if provider in (None, r["provider"])]
 
+    public_url: str = ""  # notification-send's public URL, set by the tests that use callbacks
+
+    def configure(self, **settings: str) -> None:
+        requests.post(f"{self.url}/_config", json=settings, timeout=10).raise_for_status()
+
     def fail(self, provider: str, status: int, times: int = 1, code: int | None = None) -> None:
         rule = {"provider": provider, "status": status, "times": times} | ({"code": code} if code else {})
         requests.post(f"{self.url}/_fail", json=rule, timeout=10).raise_for_status()
 
-    def wait_for(self, check, timeout: float = 20.0):
+    def wait_for(self, check, timeout: float = 20.0, shows=lambda: None):
+        """`check()` once it is truthy; after `timeout`, fail showing `shows()` (the state it was waiting on)."""
         deadline = time.monotonic() + timeout
         while not (found := check()):
-            assert time.monotonic() < deadline, "the provider did not receive it in time"
+            assert time.monotonic() < deadline, f"not in time; now: {shows()}"
             time.sleep(0.2)
         return found
 

@@ -14,7 +14,7 @@ from appwrite.query import Query
 
 from rxcore.clock import iso
 from rxcore.ids import derived_id
-from rxcore.tables import TableStore, is_conflict
+from rxcore.tables import TableStore, is_conflict, retry_conflicts
 
 TABLE = "notification_deliveries"
 LEASE = timedelta(minutes=2)
@@ -72,10 +72,34 @@ def settle(
     """The outcome of a claimed delivery's attempt."""
     at = iso(now)
     if error is None:
-        update: dict[str, Any] = {"status": "sent", "provider_id": provider_id, "sent_at": at, "last_error": None}
-    elif retry and row["attempts"] < MAX_ATTEMPTS:
+        return _sent(tables, row["$id"], provider_id, at)
+    if retry and row["attempts"] < MAX_ATTEMPTS:
         wait = BACKOFF[min(row["attempts"], len(BACKOFF)) - 1] * (1 + random.random() / 5)  # noqa: S311 (jitter)
-        update = {"status": "retrying", "last_error": error[:300], "not_before": iso(now + timedelta(seconds=wait))}
+        update: dict[str, Any] = {
+            "status": "retrying",
+            "last_error": error[:300],
+            "not_before": iso(now + timedelta(seconds=wait)),
+        }
     else:
         update = {"status": "failed", "last_error": error[:300]}
     return tables.update(TABLE, row["$id"], update | {"updated_at": at})
+
+
+def _sent(tables: TableStore, row_id: str, provider_id: str | None, at: str) -> dict[str, Any]:
+    """Record the provider's acceptance. Its callback may have come first (a fast `delivered`): a status that has
+    moved on is kept. Compare-and-set in a transaction begun before the read."""
+
+    def step() -> dict[str, Any]:
+        tx = tables.begin()
+        try:
+            current = tables.get(TABLE, row_id) or {}
+            update: dict[str, Any] = {"provider_id": provider_id, "sent_at": at, "updated_at": at}
+            if current.get("status") == "sending":
+                update |= {"status": "sent", "last_error": None}
+            tables.commit([tables.op("update", TABLE, row_id, update)], tx)
+            return current | update
+        except BaseException:
+            tables.rollback(tx)
+            raise
+
+    return retry_conflicts(step)

@@ -18,15 +18,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
 
+from rxcore.notify.failures import SendFailed
 from rxcore.notify.types import Attachment
 
 TIMEOUT = 10  # seconds; neither client has one by default
-
-
-class SendFailed(Exception):
-    def __init__(self, reason: str, retry: bool):
-        super().__init__(reason)
-        self.reason, self.retry = reason, retry
 
 
 def _transient(status: int | None) -> bool:
@@ -80,10 +75,12 @@ class SmsProvider:
     messaging_service_sid: str
     api_base: str  # empty for Twilio itself
 
-    def send(self, to: str, body: str, whatsapp: bool = False) -> str:
+    def send(self, to: str, body: str, whatsapp: bool = False, status_callback: str | None = None) -> str:
         http = _LocalOrigin(self.api_base) if self.api_base else TwilioHttpClient(timeout=TIMEOUT)
         client = TwilioClient(self.account_sid, self.auth_token, http_client=http)
         params: dict[str, Any] = {"to": f"whatsapp:{to}" if whatsapp else to, "body": body[:1600]}
+        if status_callback:
+            params["status_callback"] = status_callback
         if self.messaging_service_sid and not whatsapp:
             params["messaging_service_sid"] = self.messaging_service_sid
         else:

@@ -16,14 +16,16 @@ from rxcore import audit, outbox
 from rxcore.actions import Dispatcher
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, NotFound
+from rxcore.function_shell import FunctionRequest
 from rxcore.identity import Caller
-from rxcore.notify import deliveries, preferences, recipients
-from rxcore.notify.providers import EmailProvider, SendFailed, SmsProvider
+from rxcore.notify import deliveries, preferences, recipients, webhooks
+from rxcore.notify.failures import SendFailed
+from rxcore.notify.providers import EmailProvider, SmsProvider
 from rxcore.notify.recipients import Recipient
 from rxcore.notify.requests import Deliveries, OutboxEvent, SetPreferences, Sweep
 from rxcore.notify.types import TYPES, Context, NotificationType
 from rxcore.settings import NotifySettings
-from rxcore.tables import TableStore
+from rxcore.tables import Tables, TableStore
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
@@ -112,10 +114,17 @@ def send(c: Caller, delivery_id: str) -> str:
         if row["channel"] == "email":
             provider_id = _email(settings, kind, recipient, address, data, delivery_id, ctx)
         else:
-            provider_id = _sms(settings).send(address, kind.sms(data), whatsapp=row["channel"] == "whatsapp")
+            base = settings.public_url.rstrip("/")
+            callback = f"{base}/twilio/status?delivery={delivery_id}" if base else None
+            whatsapp = row["channel"] == "whatsapp"
+            provider_id = _sms(settings).send(address, kind.sms(data), whatsapp=whatsapp, status_callback=callback)
     except SendFailed as failed:
         c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) failed: {failed.reason}")
         return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
+    except Exception as exc:  # our own reads failing: tried again later, the cause logged without any address
+        reason = f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip()
+        c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) could not be built: {reason}")
+        return deliveries.settle(c.tables, row, c.now_fresh(), error=reason, retry=True)["status"]
     return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
 
 
@@ -266,3 +275,16 @@ def _save(tables: TableStore, row_id: str, row: dict[str, Any], user_id: str) ->
         tables.create(preferences.TABLE, row_id, row, [f'read("user:{user_id}")'])
     else:
         tables.update(preferences.TABLE, row_id, row)
+
+
+# --- the providers' callbacks (rxcore.notify.webhooks) -------------------------------------------------------------
+def _callback(handler: Any) -> Any:
+    def endpoint(request: FunctionRequest, settings: NotifySettings) -> dict[str, Any]:
+        return handler(request, settings, Tables(request.client, settings.database_id))
+
+    return endpoint
+
+
+actions.path("/sendgrid/events")(_callback(webhooks.sendgrid_events))
+actions.path("/twilio/status")(_callback(webhooks.twilio_status))
+actions.path("/twilio/inbound")(_callback(webhooks.twilio_inbound))

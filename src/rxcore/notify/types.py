@@ -5,14 +5,19 @@ text, and attachments. Payloads carry ids only; everything else is read when the
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appwrite.exception import AppwriteException
 from appwrite.services.storage import Storage
 
 from rxcore.notify import recipients
+from rxcore.notify.failures import SendFailed
 from rxcore.notify.recipients import Recipient
+
+PDF_WAIT_TRIES = 20  # × 0.25 s
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,22 @@ def _prescription_pdf(ctx: Context) -> list[Attachment]:
     file_id = prescription.get("pdf_file_id")
     if not file_id:
         return []
-    content = Storage(ctx.client).get_file_download(ctx.pdf_bucket_id, file_id)
+    content = _pdf_when_stored(Storage(ctx.client), ctx.pdf_bucket_id, file_id)
     name = f"prescription-{prescription.get('number', file_id)}.pdf"
     return [Attachment(name, "application/pdf", base64.b64encode(content).decode())]
+
+
+def _pdf_when_stored(storage: Storage, bucket: str, file_id: str) -> bytes:
+    """The PDF, which signing stores just after the commit that wrote this message: waited for a few seconds,
+    then left to a retry."""
+    for _ in range(PDF_WAIT_TRIES):
+        try:
+            return storage.get_file_download(bucket, file_id)
+        except AppwriteException as exc:
+            if exc.code != 404:
+                raise
+            time.sleep(0.25)
+    raise SendFailed("the prescription's PDF is not stored yet", True)
 
 
 # --- payments and wallets --------------------------------------------------------------------------------------------
