@@ -113,8 +113,23 @@ def test_a_signed_prescription_reaches_the_patient_by_email_with_its_pdf_and_by_
     assert message["status"] == "sent"
 
 
-def test_a_passing_provider_failure_is_retried_later_and_a_bad_number_is_not(rx, providers):
-    providers.fail("sendgrid", 503)
+def test_a_provider_failing_twice_then_succeeding_delivers_once_after_three_attempts(rx, providers):
+    providers.fail("sendgrid", 503, times=2)
+    prescription = sign_one(rx)
+
+    def sent():  # both channels (the SMS goes after the e-mail's retries; it must not meet the next test's failure)
+        rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
+        done = ("sent", "delivered")
+        return rows if len(rows) == 2 and all(r["status"] in done for r in rows.values()) else None
+
+    rows = providers.wait_for(sent, shows=lambda: state(rx, prescription["$id"]))
+    assert rows["email"]["attempts"] == 3 and rows["email"]["provider_id"]
+    tries = emails_about(providers, prescription["number"])
+    assert [t["failed"] for t in tries] == [True, True, False]  # three requests, one message delivered
+
+
+def test_a_lasting_provider_failure_is_retried_later_and_a_bad_number_is_not(rx, providers):
+    providers.fail("sendgrid", 503, times=3)
     providers.fail("twilio", 400, code=21211)  # "invalid 'To' phone number"
     prescription = sign_one(rx)
 
@@ -123,7 +138,7 @@ def test_a_passing_provider_failure_is_retried_later_and_a_bad_number_is_not(rx,
         return rows if {r["status"] for r in rows.values()} <= {"retrying", "failed"} and len(rows) == 2 else None
 
     rows = providers.wait_for(settled, shows=lambda: state(rx, prescription["$id"]))
-    assert (rows["email"]["status"], rows["email"]["attempts"]) == ("retrying", 1)
+    assert (rows["email"]["status"], rows["email"]["attempts"]) == ("retrying", 3)
     assert (
         rows["email"]["last_error"] == "SendGrid answered 503"
         and rows["email"]["not_before"] > rows["email"]["updated_at"]

@@ -2,7 +2,8 @@
 from them, so an outbox message processed twice (its event and the schedule, or a retry) fans out once and each
 message is sent once. A row is `queued` (send now), `deferred` (quiet hours: sent when they end), `sending` (claimed,
 with a lease), `sent`, `failed` (permanent, or after MAX_ATTEMPTS), `suppressed` (an opt-out, a muted type, no
-address) or `retrying` (a passing failure: again after a backoff with jitter)."""
+address) or `retrying` (a passing failure: tried again at once up to QUICK_ATTEMPTS, then after a backoff with
+jitter)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rxcore.tables import TableStore, is_conflict, retry_conflicts
 TABLE = "notification_deliveries"
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
+QUICK_ATTEMPTS = 3  # tried within the same execution, 1 s and 2 s apart (a blip), before waiting for the schedule
 BACKOFF = (30, 120, 600, 1800, 7200)  # seconds after attempt 1, 2, ... (each with up to 20 % jitter)
 SENDABLE = ("queued", "deferred", "retrying", "sending")
 
@@ -63,6 +65,16 @@ def claim(tables: TableStore, row_id: str, now: datetime) -> dict[str, Any] | No
         if is_conflict(exc):
             return None
         raise
+
+
+def quick_pause(attempts: int) -> float:
+    return float(2 ** (attempts - 1)) * (1 + random.random() / 5)  # noqa: S311 (jitter)
+
+
+def again(tables: TableStore, row: dict[str, Any], error: str, now: datetime) -> dict[str, Any]:
+    """Count one more attempt of a delivery this execution holds (its lease is still ours)."""
+    update = {"attempts": row["attempts"] + 1, "last_error": error[:300], "updated_at": iso(now)}
+    return tables.update(TABLE, row["$id"], update)
 
 
 def settle(

@@ -6,6 +6,7 @@ SendGrid (e-mail, dynamic templates) or Twilio (SMS, WhatsApp). See docs/functio
 from __future__ import annotations
 
 import json
+import time as clock
 from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -109,23 +110,42 @@ def send(c: Caller, delivery_id: str) -> str:
     address = _address(recipient, row["channel"]) if recipient else None
     if recipient is None or not address:
         return deliveries.settle(c.tables, row, now, error="the recipient or their address is gone")["status"]
+    while True:
+        try:
+            provider_id = _attempt(c, settings, kind, recipient, address, row, ctx)
+        except SendFailed as failed:
+            c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
+                          f"{failed.reason}")  # fmt: skip
+            if failed.retry and row["attempts"] < deliveries.QUICK_ATTEMPTS:  # a blip: again in a second or two
+                clock.sleep(deliveries.quick_pause(row["attempts"]))
+                row = deliveries.again(c.tables, row, failed.reason, c.now_fresh())
+                continue
+            return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
+        return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
+
+
+def _attempt(
+    c: Caller,
+    settings: NotifySettings,
+    kind: NotificationType,
+    recipient: Recipient,
+    address: str,
+    row: dict[str, Any],
+    ctx: Context,
+) -> str:
+    """One try at handing the delivery to its provider; its id there."""
     try:
         data = kind.data(ctx, recipient)
         if row["channel"] == "email":
-            provider_id = _email(settings, kind, recipient, address, data, delivery_id, ctx)
-        else:
-            base = settings.public_url.rstrip("/")
-            callback = f"{base}/twilio/status?delivery={delivery_id}" if base else None
-            whatsapp = row["channel"] == "whatsapp"
-            provider_id = _sms(settings).send(address, kind.sms(data), whatsapp=whatsapp, status_callback=callback)
-    except SendFailed as failed:
-        c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) failed: {failed.reason}")
-        return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
-    except Exception as exc:  # our own reads failing: tried again later, the cause logged without any address
-        reason = f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip()
-        c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) could not be built: {reason}")
-        return deliveries.settle(c.tables, row, c.now_fresh(), error=reason, retry=True)["status"]
-    return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
+            return _email(settings, kind, recipient, address, data, row["$id"], ctx)
+        base = settings.public_url.rstrip("/")
+        callback = f"{base}/twilio/status?delivery={row['$id']}" if base else None
+        whatsapp = row["channel"] == "whatsapp"
+        return _sms(settings).send(address, kind.sms(data), whatsapp=whatsapp, status_callback=callback)
+    except SendFailed:
+        raise
+    except Exception as exc:  # our own reads failing: worth another try; the cause named without any address
+        raise SendFailed(f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip(), True) from None
 
 
 def _recipient_again(c: Caller, ctx: Context, kind: NotificationType, row: dict[str, Any]) -> Recipient | None:
