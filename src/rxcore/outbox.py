@@ -35,6 +35,7 @@ BACKOFF = (60, 300, 900, 3600, 3600 * 3, 3600 * 6, 3600 * 12)  # seconds after a
 # Every topic a feature writes; a consumer names the ones it takes.
 TOPICS = (
     "prescription.ready",  # prescription-create, on signing
+    "prescription.dispensed",  # dispensing: what was supplied, supplies left, anything owed
     "payment.succeeded",  # billing-process: a receipt to send
     "payment.refunded",  # billing-process: a refund to confirm
     "consultation.paid",  # billing-process: the appointment's order is paid (the booking confirms it)

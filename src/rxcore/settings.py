@@ -81,6 +81,10 @@ class NotifySettings(Settings):
     # SendGrid's Event Webhook verification key (base64 DER, shown when signing is turned on).
     sendgrid_webhook_public_key: SecretStr = env_field("", "SENDGRID_WEBHOOK_PUBLIC_KEY")
     pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
+    # SMS + WhatsApp messages a clinic may send per UTC day (0: no cap); past it, texts are suppressed that day.
+    sms_daily_limit: int = env_field(0, "RX_NOTIFY_SMS_DAILY_LIMIT", ge=0)
+    # Requests per second to each provider, across every worker (SendGrid and Twilio both answer 429 past theirs).
+    provider_rate: int = env_field(100, "RX_NOTIFY_PROVIDER_RATE", ge=1)
 
 
 class WalletSettings(Settings):

@@ -24,7 +24,8 @@ from tests.support.sdk import set_function_variable
 
 pytestmark = pytest.mark.e2e
 
-TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "payment.succeeded": "d-2222"}
+TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "prescription.dispensed": "d-3333",
+             "payment.succeeded": "d-2222"}  # fmt: skip
 FROM_NUMBER = "+15005550006"
 TWILIO_TOKEN = "local-test-token"
 
@@ -227,3 +228,55 @@ def test_a_stop_reply_turns_sms_off_for_that_number(rx, providers):
         post_signed_twilio(providers, "/twilio/inbound", reply | {"Body": "START"})
     row = rx.tables.get("notification_preferences", preferences.preferences_id("patient", patient["$id"]))
     assert row["sms"] is True  # START turned it back on
+
+
+def test_a_part_supply_tells_the_patient_what_is_owed(rx, providers):
+    prescription = sign_one(rx)
+    item = rx.tables.list("prescription_items", [Query.equal("prescription_id", prescription["$id"])])[0]
+    body = {"action": "dispense", "number": prescription["number"], "idempotencyKey": "part-" + prescription["$id"][:8],
+            "items": [{"itemId": item["$id"], "quantity": 7}]}  # fmt: skip
+    code, answer = rx.execute("pharmacist", "dispensing", body)
+    assert code == 200, answer
+    number = prescription["number"]
+
+    def texts() -> list[str]:
+        bodies = [r["body"].get("Body", "") for r in providers.requests("twilio")]
+        return [b for b in bodies if f"Prescription {number} was dispensed" in b]
+
+    def emails() -> list[dict]:
+        mine = [r for r in providers.requests("sendgrid") if r["body"]["template_id"] == "d-3333"]
+        return [
+            r
+            for r in mine
+            if r["body"]["personalizations"][0]["dynamic_template_data"]["prescription_number"] == number
+        ]
+
+    assert providers.wait_for(texts) == [f"Prescription {number} was dispensed. The rest is owed to you."]
+    email = providers.wait_for(emails)[0]
+    assert email["body"]["personalizations"][0]["dynamic_template_data"]["owing"] is True
+
+
+def test_the_daily_text_cap_stops_sms_for_the_rest_of_the_day(rx, providers):
+    from datetime import UTC, datetime, timedelta
+
+    from rxcore.ids import derived_id
+    from rxcore.portal.ratelimit import window_start
+
+    day = window_start(datetime.now(UTC), timedelta(days=1))
+    counter = rx.tables.get("rate_limits", derived_id("notify-texts", rx.clinics["uk"], day.timestamp()))
+    sent_today = counter["count"] if counter else 0
+    set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_SMS_DAILY_LIMIT", str(sent_today + 1))
+    try:
+        first, second = sign_one(rx), sign_one(rx)
+
+        def texts_settled():
+            rows = [r for p in (first, second) for r in deliveries_of(rx, p["$id"]) if r["channel"] == "sms"]
+            return rows if len(rows) == 2 and all(r["status"] not in ("queued", "sending") for r in rows) else None
+
+        rows = providers.wait_for(texts_settled, shows=lambda: state(rx, second["$id"]))
+        statuses = sorted(r["status"] for r in rows)
+        assert statuses[1] == "suppressed" and statuses[0] in ("sent", "delivered"), rows
+        capped = next(r for r in rows if r["status"] == "suppressed")
+        assert capped["last_error"] == f"the clinic's daily cap of {sent_today + 1} texts is reached"
+    finally:
+        set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_SMS_DAILY_LIMIT", "0")

@@ -148,7 +148,8 @@ def test_portal_identification_rate_limits_and_token_expiry(world):
     code, expired = world.execute(None, "patient-portal", body)
     assert (code, expired["type"]) == (401, "portal_token_invalid")
     windows = world.tables.list("rate_limits", [Query.limit(100)])
-    assert {w["limit"] for w in windows} == {"portal-identify-ip", "portal-identify-nhs"}
+    portal = {w["limit"] for w in windows if w["limit"].startswith("portal-")}  # the table is shared (notify-*)
+    assert portal == {"portal-identify-ip", "portal-identify-nhs"}
 
 
 def test_a_victorian_prescription_signed_early_in_the_morning_is_dated_that_day(world):

@@ -45,6 +45,7 @@ class StandIn:
 
     def stop(self) -> None:
         self.server.shutdown()  # type: ignore[attr-defined]
+        self.server.server_close()  # type: ignore[attr-defined]
 
 
 def start() -> StandIn:

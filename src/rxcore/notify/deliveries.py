@@ -115,3 +115,10 @@ def _sent(tables: TableStore, row_id: str, provider_id: str | None, at: str) -> 
             raise
 
     return retry_conflicts(step)
+
+
+def suppress(tables: TableStore, row: dict[str, Any], reason: str, now: datetime) -> dict[str, Any]:
+    """Not sent, on purpose (a cap reached); final."""
+    return tables.update(
+        TABLE, row["$id"], {"status": "suppressed", "last_error": reason[:300], "updated_at": iso(now)}
+    )

@@ -6,8 +6,9 @@ SendGrid (e-mail, dynamic templates) or Twilio (SMS, WhatsApp). See docs/functio
 from __future__ import annotations
 
 import json
+import random
 import time as clock
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,12 +26,15 @@ from rxcore.notify.providers import EmailProvider, SmsProvider
 from rxcore.notify.recipients import Recipient
 from rxcore.notify.requests import Deliveries, OutboxEvent, SetPreferences, Sweep
 from rxcore.notify.types import TYPES, Context, NotificationType
+from rxcore.portal import ratelimit
+from rxcore.portal.ratelimit import Limit, RateLimited
 from rxcore.settings import NotifySettings
 from rxcore.tables import Tables, TableStore
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
 TOPICS = sorted(TYPES)
+DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
 
 
 def _system_only(c: Caller) -> None:
@@ -110,8 +114,12 @@ def send(c: Caller, delivery_id: str) -> str:
     address = _address(recipient, row["channel"]) if recipient else None
     if recipient is None or not address:
         return deliveries.settle(c.tables, row, now, error="the recipient or their address is gone")["status"]
+    if row["channel"] != "email" and not _within_daily_cap(c, settings, row):
+        reason = f"the clinic's daily cap of {settings.sms_daily_limit} texts is reached"
+        return deliveries.suppress(c.tables, row, reason, c.now_fresh())["status"]
     while True:
         try:
+            _wait_for_rate(c, settings, "sendgrid" if row["channel"] == "email" else "twilio")
             provider_id = _attempt(c, settings, kind, recipient, address, row, ctx)
         except SendFailed as failed:
             c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
@@ -122,6 +130,29 @@ def send(c: Caller, delivery_id: str) -> str:
                 continue
             return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
         return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
+
+
+def _within_daily_cap(c: Caller, settings: NotifySettings, row: dict[str, Any]) -> bool:
+    """Count one text against its clinic's day (SMS and WhatsApp cost money); False once the cap is reached."""
+    if not settings.sms_daily_limit or not row.get("clinic_id"):
+        return True
+    try:
+        ratelimit.hit(c.tables, Limit("notify-texts", settings.sms_daily_limit, DAY), row["clinic_id"], c.now_fresh())
+        return True
+    except RateLimited:
+        return False
+
+
+def _wait_for_rate(c: Caller, settings: NotifySettings, provider: str) -> None:
+    """Hold a send until its provider's per-second window has room (shared by every worker through the table)."""
+    limit = Limit(f"notify-{provider}", settings.provider_rate, SECOND)
+    for _ in range(50):
+        try:
+            ratelimit.hit(c.tables, limit, provider, c.now_fresh())
+            return
+        except RateLimited:
+            clock.sleep(0.05 + random.random() * 0.1)  # noqa: S311 (spreading the waiters)
+    raise SendFailed(f"{provider} is at its rate limit", True)
 
 
 def _attempt(

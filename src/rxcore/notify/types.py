@@ -62,6 +62,15 @@ def _prescription_data(ctx: Context, to: Recipient) -> dict[str, Any]:
             "expires_on": prescription.get("expires_on")}  # fmt: skip
 
 
+def _supplies(n: int) -> str:
+    return f"{n} more supply" if n == 1 else f"{n} more supplies"
+
+
+def _dispensed_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    return _prescription_data(ctx, to) | {"supplies_left": ctx.payload.get("suppliesLeft", 0),
+                                          "owing": bool(ctx.payload.get("owing"))}  # fmt: skip
+
+
 def _prescription_pdf(ctx: Context) -> list[Attachment]:
     prescription = ctx.tables.get("prescriptions", ctx.payload["prescriptionId"]) or {}
     file_id = prescription.get("pdf_file_id")
@@ -114,6 +123,12 @@ TYPES: dict[str, NotificationType] = {
             "prescription.ready", ("email", "sms", "whatsapp"), _patient_of, _prescription_data,
             lambda d: f"Your prescription {d['prescription_number']} from {d['clinic_name']} is ready.",
             attachments=_prescription_pdf,
+        ),
+        NotificationType(
+            "prescription.dispensed", ("email", "sms", "whatsapp"), _patient_of, _dispensed_data,
+            lambda d: f"Prescription {d['prescription_number']} was dispensed"
+                      + (f"; {_supplies(d['supplies_left'])} to come." if d["supplies_left"] else ".")
+                      + (" The rest is owed to you." if d["owing"] else ""),
         ),
         NotificationType(
             "payment.succeeded", ("email",), _payer, _payment_data,

@@ -16,7 +16,7 @@ from typing import Any
 
 from appwrite.query import Query
 
-from rxcore import audit, signing
+from rxcore import audit, outbox, signing
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
@@ -254,7 +254,20 @@ def _apply(
         "items": [_item_view(rows[i] | _item_update(s), s) for i, s in states.items()],
         "replayed": False,
     }
-    return Change(operations, [event], result, head=head)
+    return Change(operations, [event], result, head=head, messages=[_dispensed(prescription, states, request_key)])
+
+
+def _dispensed(prescription: dict[str, Any], states: dict[str, ItemState], request_key: str) -> outbox.Message:
+    """For the patient (notification-send): what was supplied and how many supplies remain; once per dispense."""
+    # Supplies still to come after this one: a supply in progress (something owed) is not one of them.
+    left = sum(
+        max(s.supplies_allowed - s.supplies_done - (1 if s.current_supplied > 0 else 0), 0) for s in states.values()
+    )
+    owing = any(s.current_supplied > 0 for s in states.values())
+    payload = {"prescriptionId": prescription["$id"], "patientId": prescription["patient_id"],
+               "number": prescription["number"], "suppliesLeft": left, "owing": owing}  # fmt: skip
+    key = f"prescription.dispensed:{prescription['$id']}:{request_key[:16]}"
+    return outbox.Message("prescription.dispensed", key, payload, prescription["clinic_id"])
 
 
 def _item_update(state: ItemState) -> dict[str, Any]:
