@@ -26,7 +26,7 @@ from appwrite.query import Query
 
 from rxcore.clock import iso
 from rxcore.ids import derived_id
-from rxcore.tables import TableStore, is_conflict
+from rxcore.tables import TableStore, update_if
 
 TABLE = "outbox"
 LEASE = timedelta(minutes=5)
@@ -95,22 +95,15 @@ def due(tables: TableStore, topics: list[str], now: datetime, limit: int = 50) -
 
 
 def claim(tables: TableStore, message_id_: str, now: datetime) -> dict[str, Any] | None:
-    """Take one message for delivery, or None if it is not due or another consumer holds it. The transaction
-    begins before the row is read: if anyone claims or settles it before our commit, our commit fails."""
-    tx = tables.begin()
-    try:
-        row = tables.get(TABLE, message_id_)
+    """Take one message for delivery, or None if it is not due or another consumer holds it (a compare-and-set:
+    if anyone claims or settles it before our commit, our commit fails)."""
+
+    def take(row: dict[str, Any] | None) -> dict[str, Any] | None:
         if row is None or row["status"] in ("sent", "dead") or row["next_attempt_at"] > iso(now):
-            tables.rollback(tx)
             return None
-        update = {"status": "sending", "attempts": row["attempts"] + 1, "next_attempt_at": iso(now + LEASE)}
-        tables.commit([tables.op("update", TABLE, message_id_, update)], tx)
-        return row | update
-    except Exception as exc:
-        tables.rollback(tx)
-        if is_conflict(exc):
-            return None
-        raise
+        return {"status": "sending", "attempts": row["attempts"] + 1, "next_attempt_at": iso(now + LEASE)}
+
+    return update_if(tables, TABLE, message_id_, take)
 
 
 def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | None = None) -> dict[str, Any]:

@@ -49,6 +49,29 @@ def retry_conflicts(step: Callable[[], T], attempts: int = 40, sleep: Callable[[
     return retry(step, worth_retrying=is_conflict, attempts=attempts, pause=jittered(0.002, 0.01), sleep=sleep)
 
 
+def update_if(
+    tables: TableStore, table: str, row_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """Compare-and-set one row: read it inside a transaction, write what `change` answers for it (None: nothing),
+    and answer the row as written; None when `change` declined or another writer changed the row first (the
+    transaction began before the read, so their commit fails ours). For claims with a lease (the outbox, the
+    notification queue)."""
+    tx = tables.begin()
+    try:
+        row = tables.get(table, row_id)
+        update = change(row)
+        if row is None or update is None:
+            tables.rollback(tx)
+            return None
+        tables.commit([tables.op("update", table, row_id, update)], tx)
+        return row | update
+    except Exception as exc:
+        tables.rollback(tx)
+        if is_conflict(exc):
+            return None
+        raise
+
+
 class TableStore(Protocol):
     """What services need from the database (Tables here; an in-memory fake in the unit tests)."""
 

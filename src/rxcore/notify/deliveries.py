@@ -15,7 +15,7 @@ from appwrite.query import Query
 
 from rxcore.clock import iso
 from rxcore.ids import derived_id
-from rxcore.tables import TableStore, is_conflict, retry_conflicts
+from rxcore.tables import TableStore, is_conflict, retry_conflicts, update_if
 
 TABLE = "notification_deliveries"
 LEASE = timedelta(minutes=2)
@@ -49,22 +49,15 @@ def due(tables: TableStore, now: datetime, limit: int = 50) -> list[dict[str, An
 
 
 def claim(tables: TableStore, row_id: str, now: datetime) -> dict[str, Any] | None:
-    """Take a delivery to send (compare-and-set in a transaction begun before the read), or None."""
-    tx = tables.begin()
-    try:
-        row = tables.get(TABLE, row_id)
+    """Take a delivery to send (a compare-and-set with a lease), or None when it is not due or someone holds it."""
+
+    def take(row: dict[str, Any] | None) -> dict[str, Any] | None:
         if row is None or row["status"] not in SENDABLE or row["not_before"] > iso(now):
-            tables.rollback(tx)
             return None
-        update = {"status": "sending", "attempts": row["attempts"] + 1, "not_before": iso(now + LEASE),
-                  "updated_at": iso(now)}  # fmt: skip
-        tables.commit([tables.op("update", TABLE, row_id, update)], tx)
-        return row | update
-    except Exception as exc:
-        tables.rollback(tx)
-        if is_conflict(exc):
-            return None
-        raise
+        return {"status": "sending", "attempts": row["attempts"] + 1, "not_before": iso(now + LEASE),
+                "updated_at": iso(now)}  # fmt: skip
+
+    return update_if(tables, TABLE, row_id, take)
 
 
 def quick_pause(attempts: int) -> float:
