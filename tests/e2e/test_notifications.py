@@ -280,3 +280,28 @@ def test_the_daily_text_cap_stops_sms_for_the_rest_of_the_day(rx, providers):
         assert capped["last_error"] == f"the clinic's daily cap of {sent_today + 1} texts is reached"
     finally:
         set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_SMS_DAILY_LIMIT", "0")
+
+
+def test_a_message_due_in_the_patients_quiet_hours_waits_for_their_end(rx, providers):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local = datetime.now(UTC).astimezone(ZoneInfo("Europe/London"))
+    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=2)).strftime("%H:%M")
+    body = {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"], "quietStart": start, "quietEnd": end}
+    assert rx.execute("patient", "notification-send", body)[0] == 200
+    try:
+        prescription = sign_one(rx)
+
+        def deferred():
+            rows = deliveries_of(rx, prescription["$id"])
+            return rows if len(rows) == 2 and {r["status"] for r in rows} == {"deferred"} else None
+
+        rows = providers.wait_for(deferred, shows=lambda: state(rx, prescription["$id"]))
+        ends = datetime.fromisoformat(rows[0]["not_before"].replace("Z", "+00:00")).astimezone(
+            ZoneInfo("Europe/London")
+        )
+        assert ends.strftime("%H:%M") == end and ends > local  # kept, not dropped: sent when quiet hours end
+        assert not emails_about(providers, prescription["number"])
+    finally:
+        rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
