@@ -110,6 +110,7 @@ def start_provider_stand_in(creds: dict[str, str], api_port: int) -> subprocess.
     set_variables(creds, "notification-send", {
         "SENDGRID_API_KEY": "SG.local", "SENDGRID_API_HOST": url, "RX_NOTIFY_EMAIL_TEMPLATES": json.dumps(templates),
         "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public_key).decode(), "RX_NOTIFY_PUBLIC_URL": public_url,
+        "RX_NOTIFY_LINK_SECRET": secrets.token_urlsafe(32),
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": token,
         "TWILIO_FROM_NUMBER": "+15005550006", "TWILIO_API_BASE": url,
     })  # fmt: skip

@@ -80,6 +80,8 @@ class NotifySettings(Settings):
     public_url: str = env_field("", "RX_NOTIFY_PUBLIC_URL")
     # SendGrid's Event Webhook verification key (base64 DER, shown when signing is turned on).
     sendgrid_webhook_public_key: SecretStr = env_field("", "SENDGRID_WEBHOOK_PUBLIC_KEY")
+    # Signs the unsubscribe links in e-mails (no links without it, or without RX_NOTIFY_PUBLIC_URL).
+    link_secret: SecretStr = env_field("", "RX_NOTIFY_LINK_SECRET")
     pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
     # SMS + WhatsApp messages a clinic may send per UTC day (0: no cap); past it, texts are suppressed that day.
     sms_daily_limit: int = env_field(0, "RX_NOTIFY_SMS_DAILY_LIMIT", ge=0)

@@ -42,6 +42,7 @@ def providers(rx):
     stand_in.public_url = public_url
     for key, value in {
         "RX_NOTIFY_PUBLIC_URL": public_url,
+        "RX_NOTIFY_LINK_SECRET": "a-test-secret-for-unsubscribe-links",
         "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public_key).decode(),
         "SENDGRID_API_KEY": "SG.local-test",
         "SENDGRID_API_HOST": stand_in.url,
@@ -303,5 +304,28 @@ def test_a_message_due_in_the_patients_quiet_hours_waits_for_their_end(rx, provi
         )
         assert ends.strftime("%H:%M") == end and ends > local  # kept, not dropped: sent when quiet hours end
         assert not emails_about(providers, prescription["number"])
+    finally:
+        rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
+
+
+def test_the_unsubscribe_link_in_an_email_turns_email_off(rx, providers):
+    prescription = sign_one(rx)
+    email = providers.wait_for(lambda: emails_about(providers, prescription["number"]))[0]
+    link = email["body"]["personalizations"][0]["dynamic_template_data"]["unsubscribe_url"]
+    assert link.startswith(providers.public_url + "/unsubscribe?t=")
+    assert email["body"]["headers"]["List-Unsubscribe"] == f"<{link}>"
+    forged = link[:-4] + ("0000" if not link.endswith("0000") else "1111")
+    assert requests.get(forged, timeout=30).status_code == 403
+    page = requests.get(link, timeout=30)
+    assert page.status_code == 200 and "unsubscribed" in page.text
+    try:
+        later = sign_one(rx)
+
+        def settled():
+            rows = {r["channel"]: r for r in deliveries_of(rx, later["$id"])}
+            return rows if len(rows) == 2 and rows["sms"]["status"] in ("sent", "delivered") else None
+
+        rows = providers.wait_for(settled, shows=lambda: state(rx, later["$id"]))
+        assert (rows["email"]["status"], rows["email"]["last_error"]) == ("suppressed", "opted out")
     finally:
         rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})

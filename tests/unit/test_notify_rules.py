@@ -61,3 +61,16 @@ def test_which_deliveries_go_now_wait_or_are_suppressed():
     late = datetime(2026, 12, 4, 23, 0, tzinfo=UTC)
     assert _decide(ready, NIGHT, "email", recipient(), late) == (
         "deferred", datetime(2026, 12, 5, 7, 0, tzinfo=UTC), "quiet hours")  # fmt: skip
+
+
+def test_unsubscribe_links_are_signed_for_one_recipient():
+    from rxcore.notify import unsubscribe
+
+    value = unsubscribe.token("secret", "patient", "p1")
+    assert unsubscribe.subject_of("secret", value) == ("patient", "p1")
+    assert unsubscribe.subject_of("other secret", value) is None
+    encoded, _, mac = value.partition(".")
+    other = unsubscribe.token("secret", "patient", "p2").partition(".")[0]
+    assert unsubscribe.subject_of("secret", f"{other}.{mac}") is None  # someone else's id with this signature
+    assert unsubscribe.subject_of("secret", "garbage") is None
+    assert unsubscribe.link("", "secret", "user", "u1") is None  # no public URL: no link

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment as SGAttachment
-from sendgrid.helpers.mail import CustomArg, From, Mail, To
+from sendgrid.helpers.mail import CustomArg, From, Header, Mail, To
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
@@ -36,11 +36,14 @@ class EmailProvider:
     from_name: str
 
     def send(self, to: str, name: str, template_id: str, data: dict[str, Any], delivery_id: str,
-             category: str, attachments: list[Attachment]) -> str:  # fmt: skip
+             attachments: list[Attachment], unsubscribe_url: str | None = None) -> str:  # fmt: skip
         mail = Mail(from_email=From(self.from_email, self.from_name), to_emails=To(to, name or None))
         mail.template_id = template_id
         mail.dynamic_template_data = data
         mail.custom_arg = CustomArg("delivery_id", delivery_id)  # comes back in Event Webhook events; no PII
+        if unsubscribe_url:  # mail clients' own unsubscribe button, one click (RFC 8058)
+            mail.header = Header("List-Unsubscribe", f"<{unsubscribe_url}>")
+            mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         for item in attachments:
             mail.add_attachment(SGAttachment(item.content_base64, item.filename, item.content_type, "attachment"))
         client = SendGridAPIClient(api_key=self.api_key, host=self.host)

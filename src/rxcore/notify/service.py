@@ -17,10 +17,10 @@ from appwrite.query import Query
 from rxcore import audit, outbox
 from rxcore.actions import Dispatcher
 from rxcore.clock import iso
-from rxcore.errors import BadRequest, NotFound
-from rxcore.function_shell import FunctionRequest
+from rxcore.errors import BadRequest, Forbidden, NotFound
+from rxcore.function_shell import FunctionRequest, Reply
 from rxcore.identity import Caller
-from rxcore.notify import deliveries, preferences, recipients, webhooks
+from rxcore.notify import deliveries, preferences, recipients, unsubscribe, webhooks
 from rxcore.notify.failures import SendFailed
 from rxcore.notify.providers import EmailProvider, SmsProvider
 from rxcore.notify.recipients import Recipient
@@ -207,7 +207,10 @@ def _email(
         settings.from_email,
         settings.from_name,
     )
-    return provider.send(address, to.name, template, data, delivery_id, kind.name, kind.attachments(ctx))
+    url = None if kind.urgent else unsubscribe.link(settings.public_url, settings.link_secret.get_secret_value(),
+                                                     to.kind, to.id)  # fmt: skip
+    data = data | ({"unsubscribe_url": url} if url else {})
+    return provider.send(address, to.name, template, data, delivery_id, kind.attachments(ctx), url)
 
 
 def _sms(settings: NotifySettings) -> SmsProvider:
@@ -339,3 +342,14 @@ def _callback(handler: Any) -> Any:
 actions.path("/sendgrid/events")(_callback(webhooks.sendgrid_events))
 actions.path("/twilio/status")(_callback(webhooks.twilio_status))
 actions.path("/twilio/inbound")(_callback(webhooks.twilio_inbound))
+
+
+@actions.path("/unsubscribe")
+def unsubscribe_link(request: FunctionRequest, settings: NotifySettings) -> Reply:
+    """An e-mail's unsubscribe link (GET from the reader, POST from a one-click mail client)."""
+    subject = unsubscribe.subject_of(settings.link_secret.get_secret_value(), request.query.get("t", ""))
+    if subject is None:
+        raise Forbidden("notify_link_invalid", "This unsubscribe link is not valid.")
+    tables = Tables(request.client, settings.database_id)
+    unsubscribe.apply(tables, subject[0], subject[1], iso(request.now()))
+    return Reply(unsubscribe.PAGE, 200, {"content-type": "text/html; charset=utf-8"})
