@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import time as clock
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,8 +44,9 @@ def _system_only(c: Caller) -> None:
 
 
 # --- fan-out -------------------------------------------------------------------------------------------------------
-def fan_out(c: Caller, message: dict[str, Any]) -> list[str]:
-    """The deliveries of one claimed message (created once each); answers the ids of those to send now."""
+def fan_out(c: Caller, message: dict[str, Any]) -> list[Claimed]:
+    """The deliveries of one claimed message (created once each). Those that may go now are created already claimed
+    (`sending`, with a lease) and answered with what building them read, so sending them costs no second look-up."""
     kind = TYPES[message["topic"]]
     ctx = Context(c.tables, c.request.client, outbox.payload_of(message), c.settings.pdf_bucket_id)  # type: ignore[attr-defined]
     now, send_now = c.now_fresh(), []
@@ -54,6 +56,7 @@ def fan_out(c: Caller, message: dict[str, Any]) -> list[str]:
             if channel == "whatsapp" and not prefs.whatsapp:
                 continue  # only for those who asked for it
             status, not_before, reason = _decide(kind, prefs, channel, recipient, now)
+            now_going = status == "queued"
             row_id = deliveries.delivery_id(message["key"], recipient.kind, recipient.id, channel)
             row = {
                 "message_id": message["$id"],
@@ -64,18 +67,15 @@ def fan_out(c: Caller, message: dict[str, Any]) -> list[str]:
                 "user_id": recipient.user_id,
                 "channel": channel,
                 "address_masked": recipients.masked(_address(recipient, channel)),
-                "status": status,
-                "attempts": 0,
-                "not_before": iso(not_before),
+                "status": "sending" if now_going else status,
+                "attempts": 1 if now_going else 0,
+                "not_before": iso(now + deliveries.LEASE if now_going else not_before),
                 "last_error": reason,
                 "created_at": iso(now),
                 "updated_at": iso(now),
             }
-            if (
-                deliveries.create(c.tables, row_id, row, _readers(message.get("clinic_id"), recipient))
-                and status == "queued"
-            ):
-                send_now.append(row_id)
+            if deliveries.create(c.tables, row_id, row, _readers(message.get("clinic_id"), recipient)) and now_going:
+                send_now.append(Claimed({"$id": row_id} | row, kind, recipient, ctx))
     return send_now
 
 
@@ -100,20 +100,34 @@ def _readers(clinic_id: str | None, recipient: Recipient) -> list[str]:
 
 
 # --- sending -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this execution holds, with what sending it needs."""
+
+    row: dict[str, Any]
+    kind: NotificationType
+    recipient: Recipient | None
+    ctx: Context
+
+
 def send(c: Caller, delivery_id: str) -> str:
-    """Send one delivery if it is due and nobody else holds it; answers its status after the attempt."""
-    now = c.now_fresh()
-    row = deliveries.claim(c.tables, delivery_id, now)
+    """Send one delivery if it is due and nobody else holds it (the sweep); answers its status after the attempt."""
+    row = deliveries.claim(c.tables, delivery_id, c.now_fresh())
     if row is None:
         return "skipped"
-    settings: NotifySettings = c.settings  # type: ignore[assignment]
     message = c.tables.get(outbox.TABLE, row["message_id"]) or {}
     kind = TYPES[row["type"]]
-    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), settings.pdf_bucket_id)
-    recipient = _recipient_again(c, ctx, kind, row)
+    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), c.settings.pdf_bucket_id)  # type: ignore[attr-defined]
+    return send_claimed(c, Claimed(row, kind, _recipient_again(c, ctx, kind, row), ctx))
+
+
+def send_claimed(c: Caller, claimed: Claimed) -> str:
+    """Hand a held delivery to its provider (quick retries for a blip), and record the outcome."""
+    row, kind, recipient, ctx = claimed.row, claimed.kind, claimed.recipient, claimed.ctx
+    settings: NotifySettings = c.settings  # type: ignore[assignment]
     address = _address(recipient, row["channel"]) if recipient else None
     if recipient is None or not address:
-        return deliveries.settle(c.tables, row, now, error="the recipient or their address is gone")["status"]
+        return deliveries.settle(c.tables, row, c.now_fresh(), error="the recipient or their address is gone")["status"]
     if row["channel"] != "email" and not _within_daily_cap(c, settings, row):
         reason = f"the clinic's daily cap of {settings.sms_daily_limit} texts is reached"
         return deliveries.suppress(c.tables, row, reason, c.now_fresh())["status"]
@@ -122,7 +136,7 @@ def send(c: Caller, delivery_id: str) -> str:
             _wait_for_rate(c, settings, "sendgrid" if row["channel"] == "email" else "twilio")
             provider_id = _attempt(c, settings, kind, recipient, address, row, ctx)
         except SendFailed as failed:
-            c.request.log(f"delivery {delivery_id} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
+            c.request.log(f"delivery {row['$id']} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
                           f"{failed.reason}")  # fmt: skip
             if failed.retry and row["attempts"] < deliveries.QUICK_ATTEMPTS:  # a blip: again in a second or two
                 clock.sleep(deliveries.quick_pause(row["attempts"]))
@@ -236,7 +250,7 @@ def process(c: Caller, message_id: str) -> dict[str, Any]:
         outbox.settle(c.tables, message, c.now_fresh(), error=f"{type(exc).__name__}: {exc}")
         raise
     outbox.settle(c.tables, message, c.now_fresh())
-    return {"message": message_id, "outcome": "fanned_out", "sent": [send(c, d) for d in to_send]}
+    return {"message": message_id, "outcome": "fanned_out", "sent": [send_claimed(c, d) for d in to_send]}
 
 
 # --- triggers ------------------------------------------------------------------------------------------------------
