@@ -53,26 +53,41 @@ def ensure_local_secrets(creds: dict[str, str]) -> None:
                 functions.update_variable(function_id, variable.id, key, secrets.token_urlsafe(48), secret=True)
 
 
+def start_helper(
+    name: str, port_variable: str, default_port: int, script: str, function_id: str
+) -> tuple[subprocess.Popen, str] | None:
+    """A stand-in for an external service on loopback (its port from `port_variable`): (process, base URL), or
+    None when the port is taken (the function it serves is then left unconfigured)."""
+    port = int(os.environ.get(port_variable, str(default_port)))
+    if port_in_use("127.0.0.1", port):
+        print(f"{name}: port {port} is in use; {function_id} is left unconfigured", file=sys.stderr)
+        return None
+    process = subprocess.Popen([sys.executable, str(REPO / "scripts" / script), str(port)], stdout=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def post_when_up(url: str, data: bytes) -> None:
+    """POST `data` to a stand-in that has just started, as soon as it answers (for up to 10 s)."""
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
 def start_local_stripe(creds: dict[str, str], api_port: int) -> subprocess.Popen | None:
     """localstripe on loopback as billing-process's Stripe, its webhooks signed with a fresh secret and sent to
     the function's domain; billing-process's variables point at it. localstripe keeps nothing across runs."""
-    port = int(os.environ.get("APPWRITE_LOCAL_STRIPE_PORT", "8420"))
-    if port_in_use("127.0.0.1", port):
-        print(f"localstripe: port {port} is in use; billing-process is left unconfigured", file=sys.stderr)
+    started = start_helper(
+        "localstripe", "APPWRITE_LOCAL_STRIPE_PORT", 8420, "localstripe_loopback.py", "billing-process"
+    )
+    if started is None:
         return None
-    script = REPO / "scripts" / "localstripe_loopback.py"
-    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
-    url, secret = f"http://127.0.0.1:{port}", "whsec_" + secrets.token_hex(24)
+    process, url = started
+    secret = "whsec_" + secrets.token_hex(24)
     hook = f"http://127.0.0.1:{api_port}/_functions/billing-process/stripe/webhook"
-    for _ in range(200):
-        try:
-            request = urllib.request.Request(
-                f"{url}/_config/webhooks/billing", data=f"url={hook}&secret={secret}".encode(), method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=1):
-                break
-        except OSError:
-            time.sleep(0.05)
+    post_when_up(f"{url}/_config/webhooks/billing", f"url={hook}&secret={secret}".encode())
     wanted = {"STRIPE_SECRET_KEY": "sk_test_local", "STRIPE_API_BASE": url, "STRIPE_WEBHOOK_SECRET": secret}
     set_variables(creds, "billing-process", wanted)
     return process
@@ -96,13 +111,12 @@ def start_provider_stand_in(creds: dict[str, str], api_port: int) -> subprocess.
     notification type (`d-local-<type>`): nothing leaves the machine; `GET /_requests` shows what was sent."""
     from rxcore.notify.types import TYPES
 
-    port = int(os.environ.get("APPWRITE_LOCAL_PROVIDERS_PORT", "8421"))
-    if port_in_use("127.0.0.1", port):
-        print(f"provider stand-in: port {port} is in use; notification-send is left unconfigured", file=sys.stderr)
+    started = start_helper(
+        "provider stand-in", "APPWRITE_LOCAL_PROVIDERS_PORT", 8421, "provider_stand_in.py", "notification-send"
+    )
+    if started is None:
         return None
-    script = REPO / "scripts" / "provider_stand_in.py"
-    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    process, url = started
     templates = {name: "d-local-" + name.replace(".", "-") for name in TYPES}
     public_url = f"http://127.0.0.1:{api_port}/_functions/notification-send"
     token, key = secrets.token_hex(16), ec.generate_private_key(ec.SECP256R1())
@@ -117,13 +131,7 @@ def start_provider_stand_in(creds: dict[str, str], api_port: int) -> subprocess.
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
     settings = {"twilio_auth_token": token, "sendgrid_events_url": public_url + "/sendgrid/events",
                 "sendgrid_private_key_pem": pem}  # fmt: skip
-    for _ in range(200):  # the stand-in calls back, signed, as the providers do
-        try:
-            request = urllib.request.Request(f"{url}/_config", data=json.dumps(settings).encode(), method="POST")
-            with urllib.request.urlopen(request, timeout=1):
-                break
-        except OSError:
-            time.sleep(0.05)
+    post_when_up(f"{url}/_config", json.dumps(settings).encode())  # it calls back, signed, as the providers do
     return process
 
 

@@ -25,12 +25,6 @@ CLINIC_PACK = "clinic-tokens-1000"
 
 
 @pytest.fixture(scope="module")
-def stripe_server(platform, platform_admin):
-    with stripe_local.serving_billing(platform, platform_admin) as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
 def billing(rx, stripe_server):
     """The world of tests/support/rx_world.py with two packs on sale and a platform admin."""
     plans = {
