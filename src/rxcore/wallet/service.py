@@ -165,9 +165,7 @@ def analytics(c: Caller, params: Analytics) -> dict[str, Any]:
     """Spend per day/week/month, per prescriber, controlled or not; burn rate over 30 days and days left."""
     view = view_of(c, params.clinic_id)
     today = c.now.date()
-    window = Analytics.model_validate(
-        params.model_dump(by_alias=True) | {"from": params.from_ or today - timedelta(days=ANALYTICS_DAYS)}
-    )
+    window = params.model_copy(update={"from_": params.from_ or today - timedelta(days=ANALYTICS_DAYS)})
     rows = list(
         c.tables.each("wallet_transactions", _window_queries(view, window) + [Query.equal("kind", ["debit", "refund"])])
     )
