@@ -16,6 +16,8 @@ What it does, in order:
    every name listed under SECRETS, the value of the environment variable of that name (never printed; stored as
    secret variables). A secret missing from the environment is an error unless the target already has it.
 5. `appwrite push functions`: uploads each function's code (its `path` minus `ignore`) and waits for its build.
+6. Checks that every function has an active, ready deployment (the CLI exits 0 when an upload fails); exit 4 and
+   the build log's tail when one has not.
 
 The key needs the scopes: databases, tables, columns, indexes, buckets, teams, functions (read and write),
 rules.read and rules.write.
@@ -145,6 +147,24 @@ def set_variables(functions: Functions, document: dict) -> None:
         print(f"{fid}: {len(wanted)} variable(s) set ({sum(s for _, s in wanted.values())} secret)", flush=True)
 
 
+def check_deployments(functions: Functions, document: dict) -> list[str]:
+    """Functions the push left without an active, ready deployment, each with its latest build log's tail: the
+    CLI reports a failed upload only in its progress table and still exits 0."""
+    problems = []
+    for entry in document.get("functions", []):
+        remote = functions.get(entry["$id"])
+        if remote.deploymentid:
+            status = functions.get_deployment(entry["$id"], remote.deploymentid).status
+            if getattr(status, "value", status) == "ready":
+                continue
+        if remote.latestdeploymentid:
+            log = _last_lines(functions.get_deployment(entry["$id"], remote.latestdeploymentid).buildlogs, 8)
+        else:
+            log = "(no deployment was created)"
+        problems.append(f"{entry['$id']}: no ready active deployment\n{log}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", type=Path, default=REPO / "appwrite.json", help="the CLI project file")
@@ -187,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             ensure_functions(functions, document)
             set_variables(functions, document)
             cli(["push", "functions", "--all", "--force"], home, project_dir)
+            unready = check_deployments(functions, document)
+            if unready:
+                print("not deployed:\n  " + "\n  ".join(unready), file=sys.stderr)
+                return 4
     print("deployed", flush=True)
     return 0
 

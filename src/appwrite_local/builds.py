@@ -145,6 +145,8 @@ class Builder:
                 "PATH": f"{env / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                 "PIP_NO_INPUT": "1",
+                # Builds run two at a time beside a busy server: a slow registry answer is retried, not fatal.
+                "PIP_DEFAULT_TIMEOUT": os.environ.get("PIP_DEFAULT_TIMEOUT", "60"),
             }
             out.write(f"$ {commands}\n")
             try:

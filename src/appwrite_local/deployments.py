@@ -207,15 +207,18 @@ class Deployments:
             log.exception("build of %s crashed", deployment_id)
             self._set(deployment_id, status="failed", build_logs=f"{type(exc).__name__}: {exc}\n")
         else:
-            self._set(
-                deployment_id,
-                status="ready",
-                build_logs=build.log,
-                build_duration=build.seconds,
-                python=str(build.python),
-            )
+            with self.services.db.write():  # `ready` and active together: a poller never sees one without the other
+                self._set(
+                    deployment_id,
+                    status="ready",
+                    build_logs=build.log,
+                    build_duration=build.seconds,
+                    python=str(build.python),
+                )
+                if row[9]:
+                    self.services.functions.set_deployment(spec.id, deployment_id)
             if row[9]:
-                self.activate(spec.id, deployment_id)
+                self.services.executor.reset(spec.id)
         with self.finished:
             self.finished.notify_all()
 

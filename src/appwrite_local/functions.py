@@ -159,6 +159,11 @@ def load_appwrite_json(path: Path) -> tuple[dict[str, Any], list[FunctionSpec], 
     return document, specs, problems
 
 
+def _stored_deployment(conn: sqlite3.Connection, function_id: str) -> str:
+    row = conn.execute("SELECT spec FROM _functions WHERE id = ?", (function_id,)).fetchone()
+    return json.loads(row[0]).get("deployment", "") if row else ""
+
+
 def _upsert(conn: sqlite3.Connection, spec: FunctionSpec, now: str) -> None:
     conn.execute(
         "INSERT INTO _functions (id, spec, created, updated) VALUES (?, ?, ?, ?) "
@@ -172,10 +177,13 @@ class FunctionRegistry:
         self.db = db
         self.clock = clock
         self._specs: dict[str, tuple[FunctionSpec, str, str]] = {}
-        self._load()
+        with self.db.write() as conn:
+            self._load(conn)
 
-    def _load(self) -> None:
-        rows = self.db.reader().execute("SELECT id, spec, created, updated FROM _functions").fetchall()
+    def _load(self, conn: sqlite3.Connection) -> None:
+        """Refresh the cache from inside the write that changed it: writes are serialised, so the cache is
+        replaced in commit order (a reload that read before another commit cannot overwrite a newer one)."""
+        rows = conn.execute("SELECT id, spec, created, updated FROM _functions").fetchall()
         self._specs = {r[0]: (FunctionSpec(**json.loads(r[1])), r[2], r[3]) for r in rows}
 
     def register(self, specs: list[FunctionSpec]) -> None:
@@ -187,33 +195,39 @@ class FunctionRegistry:
             for fid, stored in conn.execute("SELECT id, spec FROM _functions").fetchall():
                 if fid not in wanted and json.loads(stored).get("source", "appwrite.json") == "appwrite.json":
                     conn.execute("DELETE FROM _functions WHERE id = ?", (fid,))
-            for spec in specs:
-                current = self.get(spec.id)  # keep the deployment it has: the new one is built, then activated
-                _upsert(conn, replace(spec, deployment=current[0].deployment if current else ""), now)
+            for spec in specs:  # keep the deployment it has: the new one is built, then activated
+                _upsert(conn, replace(spec, deployment=_stored_deployment(conn, spec.id)), now)
                 for key, value in spec.vars.items():
                     conn.execute(
                         "INSERT OR IGNORE INTO _variables (id, function_id, key, value, created, updated)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (f"{spec.id}-{key}"[:36], spec.id, key, value, now, now),
                     )
-        self._load()
+            self._load(conn)
 
     def save(self, spec: FunctionSpec) -> None:
-        """Create or replace one function (the Functions API)."""
+        """Create or replace one function's settings (the Functions API). Its active deployment is the stored
+        one: only `set_deployment` changes it, so an update racing a build's activation cannot undo it."""
         with self.db.write() as conn:
-            _upsert(conn, spec, format_datetime(self.clock.now()))
-        self._load()
+            _upsert(
+                conn, replace(spec, deployment=_stored_deployment(conn, spec.id)), format_datetime(self.clock.now())
+            )
+            self._load(conn)
 
     def set_deployment(self, function_id: str, deployment_id: str) -> None:
-        found = self.get(function_id)
-        if found is not None:
-            self.save(replace(found[0], deployment=deployment_id))
+        with self.db.write() as conn:
+            row = conn.execute("SELECT spec FROM _functions WHERE id = ?", (function_id,)).fetchone()
+            if row is None:
+                return
+            spec = FunctionSpec(**{**json.loads(row[0]), "deployment": deployment_id})
+            _upsert(conn, spec, format_datetime(self.clock.now()))
+            self._load(conn)
 
     def delete(self, function_id: str) -> None:
         with self.db.write() as conn:
             conn.execute("DELETE FROM _functions WHERE id = ?", (function_id,))
             conn.execute("DELETE FROM _variables WHERE function_id = ?", (function_id,))
-        self._load()
+            self._load(conn)
 
     def get(self, function_id: str) -> tuple[FunctionSpec, str, str] | None:
         return self._specs.get(function_id)

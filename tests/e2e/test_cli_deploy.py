@@ -70,7 +70,7 @@ def test_a_fresh_server_gets_everything_and_a_second_deploy_changes_nothing(targ
     functions = Functions(admin)
     for entry in DOCUMENT["functions"]:
         remote = functions.get(entry["$id"])
-        assert remote.deploymentid, entry["$id"]
+        assert remote.deploymentid, (entry["$id"], first.stdout, server.log_path.read_text()[-3000:])
         deployment = functions.get_deployment(entry["$id"], remote.deploymentid)
         assert val(deployment.status) == "ready", deployment.buildlogs
 
