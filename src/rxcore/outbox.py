@@ -18,6 +18,7 @@ Delivery is at least once: a consumer's effect must itself be idempotent (keyed 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,10 @@ TOPICS = (
     "payment.refunded",  # billing-process: a refund to confirm
     "consultation.paid",  # billing-process: the appointment's order is paid (the booking confirms it)
     "consultation.refunded",  # billing-process: the appointment's order was refunded
+    "consultation.refund_requested",  # appointment-booking: give an appointment's money back / cancel its order
+    "appointment.booked",  # appointment-booking: paid and confirmed (a confirmation to the patient)
+    "appointment.reminder",  # appointment-booking: 24 h and 1 h before (available_at), once each
+    "appointment.cancelled",  # appointment-booking: cancelled by either side
     "subscription.payment_failed",  # billing-process: a renewal could not be charged (once per invoice)
     "wallet.low_balance",  # a wallet fell under its owner's warning threshold (once per crossing)
     "wallet.top_up_failed",  # an automatic top-up was declined: auto top-up is paused until saved again
@@ -120,3 +125,20 @@ def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | 
 
 def payload_of(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["payload"])
+
+
+def consume(
+    tables: TableStore, message_id_: str, now: Callable[[], datetime], handle: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any]:
+    """Deliver one message to `handle` (its payload): claim, run, settle. A failure is recorded for a retry with
+    backoff and raised. Answers the outcome and what `handle` answered."""
+    message = claim(tables, message_id_, now())
+    if message is None:
+        return {"message": message_id_, "outcome": "not_due"}
+    try:
+        result = handle(payload_of(message))
+    except Exception as exc:
+        settle(tables, message, now(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    settle(tables, message, now())
+    return {"message": message_id_, "outcome": "done", "result": result}

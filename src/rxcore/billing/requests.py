@@ -56,8 +56,14 @@ class RefundPayment(RequestModel):
     reason: text(200)
 
 
-class TopUpRequested(RequestModel):
-    """The create event of a `wallet_top_ups` row (Appwrite sends it; callers cannot)."""
+class ConsultationOrder(RequestModel):
+    """The order for your pending appointment (its price locked at booking) and the client secret for Stripe.js."""
+
+    appointment_id: RowId
+
+
+class RowEvent(RequestModel):
+    """A row's create event: a `wallet_top_ups` row, or an `outbox` message (Appwrite sends it; callers cannot)."""
 
     event: text(300)
     payload: dict[str, Any]

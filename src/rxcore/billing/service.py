@@ -11,21 +11,23 @@ from typing import Any
 
 from appwrite.query import Query
 
+from rxcore import outbox
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
-from rxcore.billing import receipt, subscriptions, top_ups
+from rxcore.billing import orders, receipt, subscriptions, top_ups
 from rxcore.billing.entities import BILLING_ROLES, Entity, billing_entity, ensure_customer
 from rxcore.billing.gateway import Gateway, SubscriptionGateway, stripe_id, verified_event
 from rxcore.billing.payments import charge, open_payment
 from rxcore.billing.requests import (
+    ConsultationOrder,
     ListPayments,
     ListPlans,
     PaymentRef,
     PurchaseTokens,
     ReceiptRef,
     RefundPayment,
+    RowEvent,
     Sweep,
-    TopUpRequested,
 )
 from rxcore.billing.settlement import Actor, record_event, settle
 from rxcore.clock import iso
@@ -36,9 +38,7 @@ from rxcore.ids import derived_id
 from rxcore.settings import BillingSettings
 from rxcore.tables import Tables
 
-actions = Dispatcher(
-    "billing-process", settings=BillingSettings, on_event="top_up_requested", on_schedule="sweep_top_ups"
-)
+actions = Dispatcher("billing-process", settings=BillingSettings, on_event="row_event", on_schedule="sweep_top_ups")
 MAX_WEBHOOK_BYTES = 256 * 1024
 
 
@@ -277,23 +277,67 @@ def _system_only(c: Caller) -> Actor:
     return Actor("billing-process", "system", "")
 
 
-@actions.action("top_up_requested", TopUpRequested, guests=True)
-def top_up_requested(c: Caller, params: TopUpRequested) -> dict[str, Any]:
-    """A `wallet_top_ups` row was created: charge it (the row is read again; the event's copy is not trusted)."""
+@actions.action("row_event", RowEvent, guests=True)
+def row_event(c: Caller, params: RowEvent) -> dict[str, Any]:
+    """A row was created: a `wallet_top_ups` request to charge, or an outbox message asking for a consultation's
+    refund. The row is read again; the event's copy is not trusted."""
     actor = _system_only(c)
-    request_id = params.payload.get("$id")
-    if not isinstance(request_id, str) or not request_id:
+    row_id = params.payload.get("$id")
+    if not isinstance(row_id, str) or not row_id:
         raise BadRequest("general_argument_invalid", "The event carries no row id.")
-    return top_ups.run(c.tables, Gateway(c.settings), request_id, c.now_fresh, actor)  # type: ignore[arg-type]
+    if ".tables.outbox." in params.event:
+        if params.payload.get("topic") != "consultation.refund_requested":
+            return {"outcome": "not_ours"}
+        return _consultation_refund(c, row_id, actor)
+    return top_ups.run(c.tables, Gateway(c.settings), row_id, c.now_fresh, actor)  # type: ignore[arg-type]
 
 
 @actions.action("sweep_top_ups", Sweep, guests=True)
 def sweep_top_ups(c: Caller, _params: Sweep) -> dict[str, Any]:
-    """On the schedule: charge the top-ups whose create event was lost."""
+    """On the schedule: charge the top-ups whose create event was lost, and give back the consultation payments
+    whose refund message was not taken."""
     actor = _system_only(c)
+    refunds = [
+        _consultation_refund(c, m["$id"], actor)["outcome"]
+        for m in outbox.due(c.tables, ["consultation.refund_requested"], c.now_fresh())
+    ]
     stale = top_ups.stale(c.tables, c.now)
     if not stale:
-        return {"swept": 0}
+        return {"swept": 0, "refunds": len(refunds)}
     gateway = Gateway(c.settings)  # type: ignore[arg-type]
     outcomes = [top_ups.run(c.tables, gateway, request_id, c.now_fresh, actor)["outcome"] for request_id in stale]
-    return {"swept": len(stale), "outcomes": outcomes}
+    return {"swept": len(stale), "outcomes": outcomes, "refunds": len(refunds)}
+
+
+# --- consultations (the appointment-booking function books; billing takes and returns the money) -------------------
+@actions.action("consultation_order", ConsultationOrder)
+def consultation_order(c: Caller, params: ConsultationOrder) -> dict[str, Any]:
+    """The order for your pending appointment at its locked price, and the client secret to pay it with Stripe.js;
+    the same order again on every call. The payment's webhook confirms the booking."""
+    row = c.tables.get("appointments", params.appointment_id)
+    if row is None or row["patient_user_id"] != c.user_id or row.get("deleted_at"):
+        raise NotFound("appointment_not_found", "No appointment of yours has this id.")
+    if row["status"] != "pending" or row["expires_at"] <= iso(c.now):
+        raise Conflict("appointment_not_payable", f"This appointment is {row['status']}; only a current hold is paid.")
+    appointment = orders.Appointment(
+        id=row["$id"],
+        clinic_id=row["clinic_id"],
+        patient_user_id=row["patient_user_id"],
+        patient_name=row["patient_name"],
+        amount=row["price"],
+        currency=row["currency"],
+        description=f"Consultation with {row['doctor_name']} at {row['starts_at'][:16]} UTC",
+    )
+    actor = Actor(c.user_id, "patient", c.request.client_ip)
+    answer = orders.consultation_order(c.tables, Gateway(c.settings), appointment, lambda: c.now, actor)  # type: ignore[arg-type]
+    return {"payment": _public(answer["payment"]), "clientSecret": answer["clientSecret"]}
+
+
+def _consultation_refund(c: Caller, message_id: str, actor: Actor) -> dict[str, Any]:
+    def handle(payload: dict[str, Any]) -> str:
+        gateway = Gateway(c.settings)  # type: ignore[arg-type]
+        done = orders.refund_consultation(c.tables, gateway, payload["appointmentId"], c.now_fresh, actor,
+                                          payload.get("reason", "consultation refund"))  # fmt: skip
+        return "no order" if done is None else done["status"]
+
+    return outbox.consume(c.tables, message_id, c.now_fresh, handle)

@@ -8,7 +8,9 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from appwrite.exception import AppwriteException
 from appwrite.services.storage import Storage
@@ -116,6 +118,36 @@ def _wallet_data(ctx: Context, to: Recipient) -> dict[str, Any]:
             "threshold": ctx.payload.get("threshold"), "invoice": ctx.payload.get("invoice")}  # fmt: skip
 
 
+# --- appointments ----------------------------------------------------------------------------------------------------
+def _appointment(ctx: Context) -> dict[str, Any]:
+    return ctx.tables.get("appointments", ctx.payload["appointmentId"]) or {}
+
+
+def _appointment_patient(ctx: Context) -> list[Recipient]:
+    row = _appointment(ctx)
+    if not row or (ctx.payload.get("before") and row["status"] != "booked"):
+        return []  # a reminder for an appointment cancelled meanwhile is not sent
+    found = recipients.user(ctx.client, row["patient_user_id"], ZoneInfo(row["time_zone"]))
+    return [found] if found else []
+
+
+def _appointment_both(ctx: Context) -> list[Recipient]:
+    row = _appointment(ctx)
+    if not row:
+        return []
+    doctor = recipients.user(ctx.client, row["doctor_id"], ZoneInfo("UTC"))
+    return _appointment_patient(ctx) + ([doctor] if doctor else [])
+
+
+def _appointment_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    row = _appointment(ctx)
+    local = datetime.fromisoformat(row["starts_at"]).astimezone(to.zone)
+    return {"first_name": to.name, "doctor_name": row.get("doctor_name"), "language": row.get("language"),
+            "starts_local": local.strftime("%A %d %B %Y, %H:%M"), "time_zone": str(to.zone),
+            "status": row.get("status"), "before": ctx.payload.get("before"), "by": ctx.payload.get("by"),
+            "appointment_id": row.get("$id")}  # fmt: skip
+
+
 TYPES: dict[str, NotificationType] = {
     t.name: t
     for t in (
@@ -145,6 +177,18 @@ TYPES: dict[str, NotificationType] = {
         NotificationType(
             "wallet.top_up_failed", ("email", "sms"), _owners, _wallet_data,
             lambda _d: "Your automatic token top-up failed and is paused until you update it.",
+        ),
+        NotificationType(
+            "appointment.booked", ("email", "sms"), _appointment_patient, _appointment_data,
+            lambda d: f"Consultation with {d['doctor_name']} booked: {d['starts_local']} ({d['time_zone']}).",
+        ),
+        NotificationType(
+            "appointment.reminder", ("email", "sms"), _appointment_patient, _appointment_data,
+            lambda d: f"Reminder: consultation with {d['doctor_name']} at {d['starts_local']} ({d['time_zone']}).",
+        ),
+        NotificationType(
+            "appointment.cancelled", ("email",), _appointment_both, _appointment_data,
+            lambda d: f"The consultation with {d['doctor_name']} at {d['starts_local']} was cancelled.",
         ),
         NotificationType(
             "subscription.payment_failed", ("email",), _owners, _wallet_data,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from appwrite.exception import AppwriteException
+from appwrite.query import Query
 
 from rxcore.clock import iso
 from rxcore.errors import ServiceError
@@ -74,3 +75,19 @@ def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
                 raise RateLimited(limit, retry) from None
             raise
     raise RateLimited(limit, retry)
+
+
+def hit_operation(tables: Tables, limit: Limit, key: str, now: datetime) -> dict:
+    """Count one attempt inside the caller's transaction, for a limit on things made (not tried): the attempt
+    is the create of row n of the window (n = 1 … limit), so it counts only if the transaction commits, and two
+    racing attempts that both read n - 1 collide on row n. RateLimited when all `limit.attempts` rows exist."""
+    start = window_start(now, limit.window)
+    ids = [derived_id(limit.name, key, start.timestamp(), n) for n in range(1, limit.attempts + 1)]
+    taken = {
+        r["$id"] for r in tables.list(TABLE, [Query.equal("$id", ids), Query.select(["$id"]), Query.limit(len(ids))])
+    }
+    free = [row_id for row_id in ids if row_id not in taken]
+    if not free:
+        raise RateLimited(limit, max(1, int((start + limit.window - now).total_seconds())))
+    row = {"limit": limit.name, "window_start": iso(start), "expires_at": iso(start + limit.window), "count": 1}
+    return tables.op("create", TABLE, free[0], row)

@@ -1,0 +1,1 @@
+"""Online consultations: doctors' slots, booking with a payment hold, the appointment lifecycle, and chat."""
