@@ -1,9 +1,10 @@
 """The audit trail: append-only and hash-chained.
 
 Each clinic has its own chain (`chain` = clinic id; `platform` for events outside a clinic) so clinics do not
-queue behind each other. Event n carries the hash of event n-1 and its own hash over its canonical content, so
-changing, removing or reordering any event breaks every hash after it. The row id is derived from (chain, seq):
-two writers appending at once produce the same id, one commit fails, and it retries on the new head."""
+queue behind each other; a busy stream inside a clinic may name its own (a consultation's chat: `chat-<room>`).
+Event n carries the hash of event n-1 and its own hash over its canonical content, so changing, removing or
+reordering any event breaks every hash after it. The row id is derived from (chain, seq): two writers appending at
+once produce the same id, one commit fails, and it retries on the new head."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class AuditEvent:
     patient_id: str | None
     ip: str
     detail: dict[str, Any]
+    chain: str | None = None  # its own chain; the clinic's (or `platform`) when None
+
+    @property
+    def chain_name(self) -> str:
+        return self.chain or self.clinic_id or "platform"
 
 
 def event_id(chain: str, seq: int) -> str:
@@ -75,7 +81,7 @@ def chain_rows(head: dict[str, Any] | None, events: list[AuditEvent], occurred_a
     for event in events:
         seq += 1
         row = {
-            "chain": event.clinic_id or "platform",
+            "chain": event.chain_name,
             "seq": seq,
             "occurred_at": occurred_at,
             "actor_id": event.actor_id,
@@ -105,7 +111,7 @@ def append_operations(
     """Transaction operations that append `events` (all of one chain) to the head read now (or given)."""
     if not events:
         return []
-    chain = events[0].clinic_id or "platform"
+    chain = events[0].chain_name
     if head is None:
         head = head_of(tables, chain)
     return [

@@ -75,7 +75,7 @@ def test_a_fresh_server_gets_everything_and_a_second_deploy_changes_nothing(targ
         assert val(deployment.status) == "ready", deployment.buildlogs
 
     # Each function runs in its own built environment: a request its handler refuses proves it imported whole.
-    for function_id in ("dispensing", "patient-portal", "prescription-create", "patient-import"):
+    for function_id in ("dispensing", "patient-portal", "prescription-create", "patient-import", "appointment-booking"):
         execution = functions.create_execution(function_id, json.dumps({"action": "no-such-action"}))
         assert execution.responsestatuscode in (400, 401, 403), (function_id, execution.responsebody, execution.errors)
         assert "ModuleNotFoundError" not in execution.errors

@@ -49,8 +49,8 @@ def test_breaks_are_left_out_and_bad_patterns_are_refused():
                 dict(last_day=date(2026, 12, 31))):  # fmt: skip
         with pytest.raises(ValueError):
             expand(_pattern(**bad))
-    with pytest.raises(ValueError, match="at most 500"):
-        expand(_pattern(start=time(0), end=time(23, 45), minutes=15, last_day=date(2026, 4, 20)))
+    with pytest.raises(ValueError, match="at most 90"):
+        expand(_pattern(start=time(9), end=time(17), minutes=15, last_day=date(2026, 3, 27)))  # 5 × 32
 
 
 def test_overlapping_finds_the_first_clash():

@@ -8,11 +8,12 @@ rendered as HTML by the platform). A message's `read_at` is set once, by its rec
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from appwrite.query import Query
 
-from rxcore.audit import Change, commit_with_audit
+from rxcore.audit import AuditEvent, Change, commit_with_audit
 from rxcore.clock import iso
 from rxcore.consult.booking import ROOMS
 from rxcore.consult.requests import MarkRead, Messages, Rooms, SendMessage
@@ -40,6 +41,13 @@ def _role(room: dict[str, Any], user_id: str) -> str:
     return "doctor" if user_id == room["doctor_id"] else "patient"
 
 
+def _audited(c: Caller, room: dict[str, Any], action: str, **detail: Any) -> AuditEvent:
+    """An event on the room's own audit chain: rooms do not queue behind each other (nor the clinic's other
+    writes) when many consultations chat at once."""
+    event = c.event(_role(room, c.user_id), action, "appointment", room["$id"], room["clinic_id"], None, **detail)
+    return replace(event, chain=f"chat-{room['$id']}"[:36])
+
+
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {"$id": row["$id"], **{k: row.get(k) for k in MESSAGE_FIELDS}}
 
@@ -61,8 +69,7 @@ def send(c: Caller, params: SendMessage) -> dict[str, Any]:
     }
     last = {"last_message_at": iso(c.now), "last_message_preview": params.text[:PREVIEW], "last_sender_id": c.user_id}
     operations = [c.tables.op("create", MESSAGES, message_id, row), c.tables.op("update", ROOMS, room["$id"], last)]
-    event = c.event(_role(room, c.user_id), "chat.message_sent", "appointment", room["$id"], room["clinic_id"], None,
-                    message=message_id, length=len(params.text))  # fmt: skip
+    event = _audited(c, room, "chat.message_sent", message=message_id, length=len(params.text))
     commit_with_audit(c.tables, lambda _tx: Change(operations, [event], None), lambda: c.now)
     return {"message": _public(row | {"$id": message_id})}
 
@@ -81,8 +88,7 @@ def messages(c: Caller, params: Messages) -> dict[str, Any]:
     if params.cursor:
         queries.append(Query.cursor_after(params.cursor))
     rows = c.tables.list(MESSAGES, queries)
-    event = c.event(_role(room, c.user_id), "chat.read", "appointment", room["$id"], room["clinic_id"], None,
-                    count=len(rows))  # fmt: skip
+    event = _audited(c, room, "chat.read", count=len(rows))
     commit_with_audit(c.tables, lambda _tx: Change([], [event], None), lambda: c.now)
     cursor = rows[-1]["$id"] if len(rows) == params.limit else None
     return {"messages": [_public(r) for r in rows], "nextCursor": cursor}

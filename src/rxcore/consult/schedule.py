@@ -12,7 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SLOT_MINUTES = (15, 30)  # short and long consultations
-MAX_SLOTS_PER_REQUEST = 500
+# One request's slots are one transaction (at most 100 operations on Appwrite, a few for the audit chain): a week
+# of 09:00-17:00 in 30-minute slots is 80.
+MAX_SLOTS_PER_REQUEST = 90
 MAX_DAYS = 92
 
 
