@@ -387,3 +387,34 @@ def test_bad_requests_get_clear_errors_and_write_nothing(world):
     assert after == before
     assert book_call(world, "prescriber", "remove_slot", slotId=slot["$id"])[1]["status"] == "removed"
     assert book(world, "bo", slot["$id"])[0] == 404
+
+
+def test_a_slot_that_has_started_cannot_be_booked(world):
+    patient(world, "tim")
+    slot = slot_at(world, minutes_ahead=20)
+    advance(world, 25 * 60)
+    late = book(world, "tim", slot["$id"])
+    assert late[0] == 400 and late[1]["type"] == "slot_in_past"
+
+
+def test_closed_rooms_are_archived_30_days_on_and_an_admin_removes_an_ended_appointment(world):
+    patient(world, "ann")
+    row = booked(world, "ann")
+    book_call(world, "ann", "send_message", appointmentId=row["$id"], text="See you soon")
+    code, _ = book_call(world, "ann", "cancel", appointmentId=row["$id"], reason="Feeling better")
+    assert code == 200 and world.tables.get("chat_rooms", row["$id"])["status"] == "read_only"
+    code, page = book_call(world, "ann", "messages", appointmentId=row["$id"])
+    assert code == 200 and [m["text"] for m in page["messages"]] == ["See you soon"], "read-only, still readable"
+    advance(world, 33 * 86400)  # 30 days after the appointment's end (two days ahead when it was cancelled)
+    wait_until(lambda: world.tables.get("chat_rooms", row["$id"])["status"] == "archived")
+
+    assert book_call(world, "prescriber", "delete", appointmentId=row["$id"], reason="test")[0] == 403
+    code, removed = book_call(world, "owner", "delete", appointmentId=row["$id"], reason="Duplicate record")
+    assert code == 200 and removed["deletedAt"]
+    assert book_call(world, "ann", "get", appointmentId=row["$id"])[0] == 404
+    kept = world.tables.get("appointments", row["$id"])
+    assert kept is not None and kept["status"] == "cancelled_by_patient", "removed from lists, never erased"
+    history = world.tables.list("appointment_events", [Query.equal("appointment_id", row["$id"]), Query.limit(10)])
+    assert ("cancelled_by_patient", "deleted", "Duplicate record") in {
+        (h["from_status"], h["to_status"], h["reason"]) for h in history
+    }

@@ -14,7 +14,7 @@ from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
 from rxcore.consult import rules
 from rxcore.consult.booking import EVENTS, ROOMS, TABLE, event_operation, public, refund_message
-from rxcore.consult.requests import AppointmentRef, Cancel, Close, MyAppointments, SetFees
+from rxcore.consult.requests import AppointmentRef, Cancel, Close, MyAppointments, Remove, SetFees
 from rxcore.consult.schedule import parse_instant
 from rxcore.consult.slots import TABLE as SLOTS
 from rxcore.errors import Conflict, Forbidden, NotFound
@@ -141,6 +141,24 @@ def _room_after(c: Caller, row: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     archive_at = max(c.now, parse_instant(row["ends_at"])) + rules.ARCHIVE_AFTER
     return [c.tables.op("update", ROOMS, row["$id"], {"status": "read_only", "archive_at": iso(archive_at)})]
+
+
+def delete(c: Caller, params: Remove) -> dict[str, Any]:
+    """A clinic admin removes an ended appointment from every list (`deleted_at`, with a reason). Nothing is
+    erased: the row, its history and its audit events stay for the record."""
+    row = c.tables.get(TABLE, params.appointment_id)
+    if role_in(c, row) != "admin":
+        raise Forbidden("appointment_forbidden", "Only the clinic's owners and admins remove appointments.")
+    if row["status"] in rules.OCCUPYING:
+        raise Conflict("appointment_transition_invalid", f"A {row['status']} appointment is cancelled, not removed.")
+    operations = [
+        c.tables.op("update", TABLE, row["$id"], {"deleted_at": iso(c.now)}),
+        event_operation(c.tables, row, "deleted", ("admin", c.user_id), params.reason,
+                        {"status": row["status"]}, c.now),
+    ]  # fmt: skip
+    event = c.event("admin", "appointment.deleted", "appointment", row["$id"], row["clinic_id"], None)
+    commit_with_audit(c.tables, lambda _tx: Change(operations, [event], None), lambda: c.now)
+    return {"$id": row["$id"], "deletedAt": iso(c.now)}
 
 
 def archive_due(c: Caller) -> int:

@@ -126,6 +126,12 @@ class Cancel(AppointmentRef):
     reason: text(500)
 
 
+class Remove(AppointmentRef):
+    """Remove an ended appointment from every list (clinic admins), with a reason; nothing is erased."""
+
+    reason: text(500)
+
+
 class Close(AppointmentRef):
     """The doctor marks a started consultation completed or a no-show."""
 

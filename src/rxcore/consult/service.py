@@ -23,6 +23,7 @@ from rxcore.consult.requests import (
     MyAppointments,
     OutboxEvent,
     PublishSlots,
+    Remove,
     RemoveSlot,
     Rooms,
     SendMessage,
@@ -43,6 +44,7 @@ actions.action("get", AppointmentRef)(lifecycle.get)
 actions.action("list", MyAppointments)(lifecycle.mine)
 actions.action("cancel", Cancel)(lifecycle.cancel)
 actions.action("close", Close)(lifecycle.close)
+actions.action("delete", Remove)(lifecycle.delete)
 actions.action("set_fees", SetFees)(lifecycle.set_fees)
 actions.action("send_message", SendMessage)(chat.send)
 actions.action("messages", Messages)(chat.messages)
