@@ -56,6 +56,10 @@ class ImportSettings(Settings):
     report_bucket_id: str = env_field("import_reports", "RX_IMPORT_REPORT_BUCKET_ID", "IMPORT_REPORT_BUCKET_ID")
 
 
+class SupplierSettings(Settings):
+    list_bucket_id: str = env_field("supplier_lists", "RX_SUPPLIER_LIST_BUCKET_ID")
+
+
 class DmdSettings(Settings):
     database_id: str = env_field("main", "RX_DATABASE_ID", "DMD_DATABASE_ID")
     write_concurrency: int = env_field(4, "RX_DMD_WRITE_CONCURRENCY", "DMD_WRITE_CONCURRENCY", ge=1, le=16)
