@@ -76,7 +76,7 @@ def test_prices_schedules_categories_forms_and_packs():
     assert cells.pack("15g", None) == (Decimal("15"), "g")
     assert cells.pack("30 pieces", None) == (Decimal("30"), "units")
     assert cells.pack(25.0, "mL") == (Decimal("25"), "mL")
-    assert cells.pathways("SAS-B or Authorised Prescriber") == ["AP", "SAS-B"]
+    assert cells.pathways("SAS-B or Authorised Prescriber") == ("AP", "SAS-B")
     assert cells.artg("AUST R 123456") == "123456" and cells.artg("N/A") is None
     with pytest.raises(CellError):
         cells.artg("pending")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,12 +23,13 @@ from rxcore.ids import derived_id
 from rxcore.suppliers import normalise, reader
 from rxcore.suppliers.mapping import Mapping
 from rxcore.suppliers.normalise import Problem, Product
-from rxcore.tables import TableStore
+from rxcore.tables import BULK, TableStore
 
 PRODUCTS = "supplier_products"
 PRICES = "supplier_prices"
 IMPORTS = "supplier_imports"
 ERRORS = "supplier_import_errors"
+WRITERS = 4
 REPORTED = 2000  # problems kept per import (the counts are complete)
 COMPARED = ("supplier_key", "status", "content_hash", "wholesale_price", "retail_price")
 
@@ -120,7 +122,7 @@ def apply(tables: TableStore, mapping: Mapping, chosen: Plan, import_id: str, no
                                              item.row.get("generic_name"), item.row.get("cultivar"))))[:500],
         }  # fmt: skip
         rows.append(row)
-    tables.upsert_many(PRODUCTS, rows)
+    _write(tables, PRODUCTS, rows)
     progress(f"{len(rows)} products written")
     repriced = set(chosen.repriced)
     history = [
@@ -138,13 +140,24 @@ def apply(tables: TableStore, mapping: Mapping, chosen: Plan, import_id: str, no
         for item in chosen.products
         if item.key in repriced and (item.row["wholesale_price"] or item.row["retail_price"])
     ]
-    tables.upsert_many(PRICES, history)
+    _write(tables, PRICES, history)
     gone = [product_id(mapping.supplier, key) for key in chosen.discontinued]
     if gone:
         tables.update_where(
             PRODUCTS, gone, {"status": "discontinued", "discontinued_at": at, "last_import_id": import_id}
         )
     progress(f"{len(history)} prices recorded, {len(gone)} discontinued")
+
+
+def _write(tables: TableStore, table: str, rows: list[dict[str, Any]]) -> None:
+    """Upsert `rows` 100 per request, WRITERS requests at once (each is idempotent: ids are derived)."""
+    chunks = [rows[start : start + BULK] for start in range(0, len(rows), BULK)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            tables.upsert_many(table, chunk)
+        return
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="supplier-write") as pool:
+        list(pool.map(lambda chunk: tables.upsert_many(table, chunk), chunks))
 
 
 def save_problems(tables: TableStore, import_id: str, problems: list[Problem]) -> None:
@@ -154,7 +167,7 @@ def save_problems(tables: TableStore, import_id: str, problems: list[Problem]) -
          "severity": p.severity}
         for n, p in enumerate(problems[:REPORTED])
     ]  # fmt: skip
-    tables.upsert_many(ERRORS, rows)
+    _write(tables, ERRORS, rows)
 
 
 def public_problem(problem: Problem) -> dict[str, str]:

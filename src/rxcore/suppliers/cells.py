@@ -2,6 +2,8 @@
 access pathways, ARTG numbers. Pure functions, no I/O; each raises CellError with a message a supplier admin can act
 on. Facts and pitfalls: ../shared/reference/au-medicinal-cannabis.md §2 and §7.
 
+The parsers are memoised: a list repeats the same forms, schedules, packs and strengths on most of its rows.
+
 Strengths keep what the supplier wrote: an operator (`<` for "<1%", `=` otherwise), a range (min..max for
 "20-24%"), the unit (`%`, `mg/g`, `mg/mL`, `mg/unit`). Money is Decimal, never float."""
 
@@ -12,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 BLANKS = {"", "n/a", "na", "-", "–", "—", "none", "nil", "tbc", "nan"}
 NOT_DETECTED = {"nd", "not detected", "trace", "0"}
@@ -29,6 +32,7 @@ def is_blank(value: object) -> bool:
     return isinstance(value, str) and value.strip().casefold() in BLANKS
 
 
+@lru_cache(maxsize=8192)
 def text(value: object) -> str | None:
     """A cell as trimmed text (whitespace collapsed), None when blank. 10.0 reads as "10"."""
     if is_blank(value):
@@ -70,6 +74,7 @@ AMOUNT = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def amount(value: object, default_unit: str | None, fraction_is_percent: bool = False) -> Amount | None:
     """One cannabinoid's content: "25%", "<1%", "20-24 %", "10 mg/mL", "ND", a bare 25 (in `default_unit`), or a
     spreadsheet percentage 0.25 (`fraction_is_percent`, for a %-formatted column). None when blank."""
@@ -109,6 +114,7 @@ PAIR = re.compile(
 ONE = re.compile(r"^(?P<a>thc|cbd)\s*:?\s*(?P<av>.+)$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def strengths(value: object, default_unit: str | None) -> tuple[Amount | None, Amount | None]:
     """THC and CBD from one "Strength" cell: "THC 20% / CBD <1%", "T20:C5", "CBD 100 mg/mL, THC <1 mg/mL",
     "THC 10 mg/mL". A bare ratio without names ("20:5") is refused: which is which cannot be known."""
@@ -151,6 +157,7 @@ class Price:
     gst: str | None  # "inc" | "ex" when the cell says so
 
 
+@lru_cache(maxsize=8192)
 def price(value: object) -> Price | None:
     """ "$120.00", "120", "1,250.50", "$99 inc GST", 120.0. None when blank; "POA" and other text is refused."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not is_blank(value):
@@ -177,6 +184,7 @@ PACK_UNITS = {"g": "g", "gm": "g", "gram": "g", "grams": "g", "ml": "mL", "mls":
               "millilitres": "mL"}  # fmt: skip
 
 
+@lru_cache(maxsize=8192)
 def pack(value: object, default_unit: str | None) -> tuple[Decimal, str] | None:
     """ "10 g", "25mL", "30 pieces", 10.0 (in `default_unit`) → (10, "g"). None when blank."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not is_blank(value):
@@ -197,6 +205,7 @@ def pack(value: object, default_unit: str | None) -> tuple[Decimal, str] | None:
 
 
 # --- classification ----------------------------------------------------------------------------------------------
+@lru_cache(maxsize=8192)
 def schedule(value: object) -> str | None:
     """ "S8", "8", "Schedule 8", "Sch 8", "CD" → "S8"; S3/S4 likewise. S9 (prohibited) and others are refused."""
     cell = text(value)
@@ -216,6 +225,7 @@ def schedule(value: object) -> str | None:
     return f"S{number}"
 
 
+@lru_cache(maxsize=8192)
 def category(value: object) -> int | None:
     """ "5", "Cat 5", "Category 5 – THC", 5.0 → 5 (TGA categories 1–5)."""
     cell = text(value)
@@ -242,6 +252,7 @@ PACK_UNIT = {"flower": "g", "oil": "mL", "capsule": "units", "pastille": "units"
              "vape_cartridge": "g"}  # fmt: skip
 
 
+@lru_cache(maxsize=8192)
 def form(value: object) -> str | None:
     """The dose form in one vocabulary: flower, oil, capsule, pastille, spray, vape_cartridge."""
     cell = text(value)
@@ -256,6 +267,7 @@ def form(value: object) -> str | None:
     raise CellError(f"{cell!r} is not a dose form we know ({', '.join(FORMS)})")
 
 
+@lru_cache(maxsize=8192)
 def strain(value: object) -> str | None:
     cell = text(value)
     if cell is None:
@@ -274,11 +286,12 @@ PATHWAYS = {"sas-a": "SAS-A", "sas a": "SAS-A", "sasa": "SAS-A", "sas-b": "SAS-B
             "artg": "ARTG", "registered": "ARTG", "artg-registered": "ARTG"}  # fmt: skip
 
 
-def pathways(value: object) -> list[str]:
+@lru_cache(maxsize=8192)
+def pathways(value: object) -> tuple[str, ...]:
     """ "SAS B / AP", "SAS-B or Authorised Prescriber" → ["AP", "SAS-B"]."""
     cell = text(value)
     if cell is None:
-        return []
+        return ()
     found = set()
     for part in re.split(r"\s*(?:/|,|;|\bor\b|\band\b|&)\s*", cell.casefold()):
         part = part.strip(" .")
@@ -287,12 +300,13 @@ def pathways(value: object) -> list[str]:
         if part not in PATHWAYS:
             raise CellError(f"{part!r} is not an access pathway (SAS-A, SAS-B, Authorised Prescriber, ARTG)")
         found.add(PATHWAYS[part])
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 ARTG = re.compile(r"^(?:aust\s*(?:r|l|l\(a\))\s*)?(\d{4,7})$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def artg(value: object) -> str | None:
     """An ARTG number ("AUST R 123456" or its digits) as its digits; None for the usual blank or "N/A"."""
     cell = text(value)

@@ -82,7 +82,7 @@ def product(raw: RawRow, mapping: Mapping) -> tuple[Product | None, list[Problem
         "artg": read("artg", cells.artg),
         "tga_category": read("tga_category", cells.category),
         "schedule": read("schedule", cells.schedule),
-        "access": read("access", cells.pathways) or [],
+        "access": list(read("access", cells.pathways) or ()),
     }
     pack = read("pack_size", cells.pack, cells.PACK_UNIT.get(form or "", None))
     row["pack_size"], row["pack_unit"] = (float(pack[0]), pack[1]) if pack else (None, None)

@@ -81,23 +81,24 @@ def _chosen_sheets(sheets: dict[str, pd.DataFrame], mapping: Mapping) -> list[st
     return found
 
 
-def _header_row(grid: pd.DataFrame, field_of: dict[str, str]) -> int | None:
+def _header_row(grid: list[list[Any]], field_of: dict[str, str]) -> int | None:
     """The first row where at least two cells (or every cell, for a one-column sheet) are known headers."""
     for index in range(min(HEADER_SEARCH_ROWS, len(grid))):
-        keys = [header_key(v) for v in grid.iloc[index].tolist()]
+        keys = [header_key(v) for v in grid[index]]
         hits = sum(1 for k in keys if k in field_of)
         if hits >= 2 or (hits == 1 and sum(1 for k in keys if k) == 1 and len(field_of) == 1):
             return index
     return None
 
 
-def _table(sheet: str, grid: pd.DataFrame, mapping: Mapping, transposed: bool) -> list[RawRow]:
+def _table(sheet: str, frame: pd.DataFrame, mapping: Mapping, transposed: bool) -> list[RawRow]:
     field_of = mapping.field_of()
+    grid = frame.to_numpy(dtype=object).tolist()  # plain lists: row access through pandas costs more than parsing
     start = _header_row(grid, field_of)
     if start is None:
         wanted = ", ".join(repr(mapping.columns[f][0]) for f in mapping.required)
         raise FileRefused(f"Sheet {sheet!r}: no header row with the columns this supplier's lists have ({wanted}).")
-    headers = grid.iloc[start].tolist()
+    headers = grid[start]
     columns: dict[int, str] = {}
     for position, header in enumerate(headers):
         field = field_of.get(header_key(header))
@@ -111,7 +112,7 @@ def _table(sheet: str, grid: pd.DataFrame, mapping: Mapping, transposed: bool) -
     section_value: str | None = None
     out = []
     for index in range(start + 1, len(grid)):
-        values = grid.iloc[index].tolist()
+        values = grid[index]
         filled = [p for p in columns if p < len(values) and not is_blank(values[p])]
         if not filled:
             continue  # a blank separator row
