@@ -73,5 +73,17 @@ def _mirrors(event: str) -> list[str]:
     return sorted(out)
 
 
+# Every word `generate` can put in a name besides the event's own segments.
+_VOCABULARY = frozenset({"*", "databases", "tablesdb", *(word for pair in _MIRROR for word in pair)})
+
+
+def could_match(subscribed: list[str], name: str) -> bool:
+    """False when no subscribed pattern can be among `generate(name)`: every generated name is made of the event's
+    own segments, `*` and the mirrored vocabulary, so a pattern with any other segment (another table's id) cannot
+    match. A cheap test that spares generating a bulk write's names for every row when nobody listens."""
+    allowed = _VOCABULARY | set(name.split("."))
+    return any(set(pattern.split(".")) <= allowed for pattern in subscribed)
+
+
 def matches(subscribed: list[str], generated: list[str]) -> bool:
     return not set(subscribed).isdisjoint(generated)

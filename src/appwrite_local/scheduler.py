@@ -18,7 +18,7 @@ from croniter import croniter
 
 from .clock import format_datetime
 from .errors import APPWRITE_VERSION
-from .eventnames import generate
+from .eventnames import could_match, generate
 from .events import Event
 
 log = logging.getLogger("appwrite_local.scheduler")
@@ -87,7 +87,7 @@ def event_trigger(services: Any):
             return  # functions may not trigger on function events
         names = None
         for spec, _, _ in services.functions.all():
-            if not spec.enabled or not spec.events:
+            if not spec.enabled or not spec.events or not could_match(spec.events, event.name):
                 continue
             names = names or generate(event.name)
             if set(spec.events).isdisjoint(names):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appwrite_local.eventnames import generate, matches
+from appwrite_local.eventnames import could_match, generate, matches
 
 
 def test_row_event_expands_to_every_wildcard_and_prefix():
@@ -48,3 +48,21 @@ def test_matching_is_exact_string_intersection():
     assert matches(["databases.*.collections.*.documents.*"], generated)
     assert not matches(["databases.*.tables.*.rows.*.create"], generated)
     assert not matches(["databases.*.tables.po*"], generated)
+
+
+def test_could_match_is_never_false_when_a_generated_name_is_subscribed():
+    """The cheap pre-test must not hide a match: for every generated name of several events, a subscription to it
+    passes; subscriptions naming another table or action do not."""
+    events = [
+        "databases.main.tables.posts.rows.r1.create",
+        "databases.main.tables.outbox.rows.abc.update",
+        "databases.main.tables.posts.columns.title.update",
+        "buckets.photos.files.f1.create",
+        "users.u1.sessions.s1.create",
+    ]
+    for event in events:
+        for name in generate(event):
+            assert could_match([name], event), (name, event)
+    assert not could_match(["databases.main.tables.outbox.rows.*.create"], events[0])
+    assert not could_match(["databases.*.tables.*.rows.*.delete"], events[0])
+    assert could_match(["databases.*.collections.*.documents.*.create"], events[0])
