@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 export APPWRITE_LOCAL_PORT ?= 8080
 export APPWRITE_LOCAL_DATA ?= .appwrite-local
 
-.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal bench-billing bench-tokens bench-notify bench-consult bench-suppliers clean
+.PHONY: up test install lint fmt fuzz crash-test deploy bench-api bench-functions bench-dmd bench-rx bench-patients bench-portal bench-billing bench-tokens bench-notify bench-consult bench-suppliers bench-search clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,9 @@ bench-consult: $(STAMP)
 
 bench-suppliers: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/suppliers.py $(BENCH_ARGS)
+
+bench-search: $(STAMP)
+	PYTHONPATH=src $(PY) scripts/bench/medicine_search.py $(BENCH_ARGS)
 
 bench-api: $(STAMP)
 	PYTHONPATH=src $(PY) scripts/bench/api.py

@@ -19,6 +19,7 @@ from rxcore.access import row_permissions
 from rxcore.actions import Dispatcher
 from rxcore.audit import Change, commit_with_audit
 from rxcore.clock import iso
+from rxcore.dmd import search as medicine_search
 from rxcore.errors import Conflict, Forbidden, NotFound, PaymentRequired, invalid_argument
 from rxcore.files import ensure_file
 from rxcore.identity import Caller, practitioner_of
@@ -26,7 +27,7 @@ from rxcore.ids import derived_id
 from rxcore.prescribing import canonical, pdf
 from rxcore.prescribing.numbers import new_au_number, new_uk_number
 from rxcore.prescribing.records import clinic_today, items_of, public
-from rxcore.prescribing.requests import CancelPrescription, CreatePrescription, PrescriptionRef
+from rxcore.prescribing.requests import CancelPrescription, CreatePrescription, MedicineSearch, PrescriptionRef
 from rxcore.prescribing.rules import (
     Product,
     add_period,
@@ -154,6 +155,16 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         return sign(c, PrescriptionRef(prescription_id=prescription_id))
     answer = {"prescription": public({"$id": prescription_id} | prescription), "items": items, "replayed": False}
     return answer | {"charge": _charge_answer(price, payer, winner)}
+
+
+@actions.action("search_medicines", MedicineSearch)
+def search_medicines(c: Caller, params: MedicineSearch) -> dict[str, Any]:
+    """Search the dm+d catalogue to prescribe from (active prescribers and pharmacists): every word must match the
+    start of a word in the name, the best matches first, a generic name also finding its brands."""
+    row = c.tables.get("practitioners", c.user_id)
+    if row is None or not row.get("active"):
+        raise Forbidden("practitioner_not_authorised", "Only an active prescriber or pharmacist may search.")
+    return medicine_search.search(lambda queries: c.tables.list("medicines", queries), params.query, params.limit)
 
 
 def _commit_paid(c: Caller, decide: Any, payer: spending.Payer) -> Any:

@@ -49,6 +49,13 @@ class CreatePrescription(RequestModel):
     sign: bool = Field(False, description="sign at once (the same as `sign` after `create`)")
 
 
+class MedicineSearch(RequestModel):
+    """Find a medicine to prescribe: every word must match, best first, brands found by their generic name."""
+
+    query: text(100) = Field(description='what the prescriber typed, e.g. "ibuprofen tab"')
+    limit: int = Field(20, ge=1, le=50)
+
+
 class PrescriptionRef(RequestModel):
     prescription_id: RowId
 
