@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -27,3 +28,11 @@ def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def save_summary(name: str, summary: dict) -> Path:
+    """Keep a benchmark's figures in .bench/<name>.json (git-ignored) for docs/performance.md."""
+    out = Path(__file__).resolve().parents[2] / ".bench" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    return out

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.query import Query  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts.bench.common import machine_line, percentile  # noqa: E402
+from scripts.bench.common import machine_line, percentile, save_summary  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import World  # noqa: E402
@@ -236,9 +236,7 @@ def main() -> int:
             print(f"chat send → patient's realtime event: p50 {row['p50_ms']} ms  p95 {row['p95_ms']} ms  "
                   f"p99 {row['p99_ms']} ms (target p99 <= 100 ms: {verdict})", flush=True)  # fmt: skip
             summary["chat"] = row
-            out = REPO / ".bench" / "consult.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(summary, indent=2))
+            save_summary("consult", summary)
         finally:
             server.stop()
     return 0

@@ -29,7 +29,7 @@ from appwrite.query import Query  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
 from appwrite.services.storage import Storage  # noqa: E402
 from appwrite.services.tables_db import TablesDB  # noqa: E402
-from scripts.bench.common import machine_line  # noqa: E402
+from scripts.bench.common import machine_line, save_summary  # noqa: E402
 from scripts.bench.dmd import FULL  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
@@ -106,9 +106,7 @@ def main() -> int:
                        "plain_list": report("plain", plain, plain, None)}  # fmt: skip
             print(f"{found} of {len(queries)} queries found something; search / plain list p95: "
                   f"{summary['search']['p95_ms'] / summary['plain_list']['p95_ms']:.2f}x", flush=True)  # fmt: skip
-            out = REPO / ".bench" / "medicine_search.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(summary, indent=2))
+            save_summary("medicine_search", summary)
         finally:
             server.stop()
     return 0

@@ -10,7 +10,6 @@ executed 200 times after 20 warm-up calls, by the signed-in account and by an id
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts.bench.common import machine_line  # noqa: E402
+from scripts.bench.common import machine_line, save_summary  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import MEDICINES  # noqa: E402
@@ -108,9 +107,7 @@ def main() -> int:
                         walls.append(wall)
                         inside.append(took)
                 summary[name] = report(f"history ({name})", walls, inside, 50)
-            out = REPO / ".bench" / "portal.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(summary, indent=2))
+            save_summary("portal", summary)
         finally:
             server.stop()
     return 0

@@ -29,7 +29,7 @@ from appwrite.services.storage import Storage  # noqa: E402
 from appwrite.services.users import Users  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 from scripts import make_supplier_fixtures  # noqa: E402
-from scripts.bench.common import machine_line  # noqa: E402
+from scripts.bench.common import machine_line, save_summary  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import World  # noqa: E402
 
@@ -88,9 +88,7 @@ def main() -> int:
             first = summary["first import"]["wall_s"]
             verdict = "met" if first <= 5 else "NOT met"
             print(f"first import of {args.rows:,} rows: {first} s (target <= 5 s: {verdict})", flush=True)
-            out = REPO / ".bench" / "suppliers.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(summary, indent=2))
+            save_summary("suppliers", summary)
         finally:
             server.stop()
     return 0

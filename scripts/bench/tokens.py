@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from appwrite.services.functions import Functions  # noqa: E402
-from scripts.bench.common import machine_line  # noqa: E402
+from scripts.bench.common import machine_line, save_summary  # noqa: E402
 from scripts.bench.rx import report, timed  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
 from tests.support.rx_world import World, uk_item  # noqa: E402
@@ -145,9 +145,7 @@ def main() -> int:
             summary["pool"] = {"threads": args.threads, "members": args.members, "calls": args.pool_calls,
                                "charged_per_s": round(charged_rate, 1), "free_per_s": round(free_rate, 1),
                                "ledger_verified": problem is None}  # fmt: skip
-            out = REPO / ".bench" / "tokens.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(summary, indent=2))
+            save_summary("tokens", summary)
         finally:
             server.stop()
     return 0 if summary["pool"]["ledger_verified"] else 1

@@ -52,8 +52,13 @@ class Rows:
 
     # --- output --------------------------------------------------------------------------------------------------
     @staticmethod
-    def select_sql(schema: TableSchema) -> str:
-        cols = "".join(", " + q(c.key) for c in schema.available_columns)
+    def select_sql(schema: TableSchema, select: list[str] | None = None) -> str:
+        """The row's columns in `to_json`'s order; with a `select`, the columns it leaves out are read as NULL
+        (a list of names need not read each row's large JSON column)."""
+        wanted = None if not select or "*" in select else set(select)
+        cols = "".join(
+            ", " + (q(c.key) if wanted is None or c.key in wanted else "NULL") for c in schema.available_columns
+        )
         return "_seq, _id, _createdAt, _updatedAt, _permissions" + cols
 
     def to_json(self, schema: TableSchema, row: tuple, select: list[str] | None = None) -> dict[str, Any]:
@@ -136,7 +141,8 @@ class Rows:
         self, conn: sqlite3.Connection, schema: TableSchema, compiled: Compiled, principal: Principal, want_total: bool
     ) -> tuple[list[dict[str, Any]], int]:
         where, params = self.read_filter(schema, principal, True, conn, filtered=bool(compiled.where))
-        spec = ListSpec(schema.sql, self.select_sql(schema), schema.attrs, "_id", "_seq", where, params)
+        columns = self.select_sql(schema, compiled.select)
+        spec = ListSpec(schema.sql, columns, schema.attrs, "_id", "_seq", where, params)
         rows, total = run_list(conn, spec, compiled, want_total)
         return [self.to_json(schema, r, compiled.select) for r in rows], total
 

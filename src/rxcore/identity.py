@@ -131,6 +131,13 @@ class Caller:
         return chosen[0]
 
 
+def system_only(c: Caller) -> None:
+    """Refuse anything but Appwrite's own triggers (an event, the schedule): `x-appwrite-trigger` is set by the
+    server, never by a caller, whose request gets 404 as for an action that does not exist."""
+    if c.request.trigger not in ("event", "schedule"):
+        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
+
+
 def is_platform_admin(c: Caller) -> bool:
     """A platform operator: the `admin` label on their Appwrite account (set by an API key, never by a user)."""
     return "admin" in (Users(c.request.client).get(c.user_id).labels or [])

@@ -213,3 +213,75 @@ def test_the_report_names_each_bad_cell_with_formulas_made_inert(world):
     formula = next(r for r in rows if "spreadsheet formula" in r[5])
     assert formula[1] == "8" and formula[3].startswith("'="), "the value is shown, never run"
     assert any(r[1] == "11" and r[2] == "THC" for r in rows)
+
+
+# --- prescribing supplier products in Australia ----------------------------------------------------------------------
+def _supplier_product(world, name: str) -> dict:
+    supplier = "tasmanian-botanics"
+    if name not in products(world, supplier) or products(world, supplier)[name]["status"] != "active":
+        import_file(world, supplier, (FIXTURES / f"{supplier}.xlsx").read_bytes(), "tb.xlsx")
+    return products(world, supplier)[name]
+
+
+def _cannabis_item(product_id: str, **extra) -> dict:
+    return {"supplierProductId": product_id, "dose": "0.1 g vaporised up to three times a day", "quantity": 1,
+            "unit": "jar", "quantityWords": "one"} | extra  # fmt: skip
+
+
+def test_an_s8_supplier_product_needs_its_approval_then_is_signed_printed_and_dispensed(world):
+    import pypdfium2
+
+    flower = _supplier_product(world, "THC 23 Opal")
+    setting = {"clinicId": world.clinics["au"], "patientId": world.patients["au"]["$id"]}
+    code, refused = world.prescribe("au_prescriber", **setting, authorityNumber="VIC-PERMIT-9",
+                                    items=[_cannabis_item(flower["$id"])])  # fmt: skip
+    assert (code, refused["type"]) == (400, "supplier_pathway_required"), refused
+    code, refused = world.prescribe("au_prescriber", **setting, authorityNumber="VIC-PERMIT-9",
+                                    items=[_cannabis_item(flower["$id"], pathway="SAS-B")])  # fmt: skip
+    assert (code, refused["type"]) == (400, "supplier_approval_required")
+    approved = _cannabis_item(flower["$id"], pathway="SAS-B", approvalNumber="SASB-2026-1")
+    code, refused = world.prescribe("au_prescriber", **setting, items=[approved])
+    assert (code, refused["type"]) == (400, "s8_authority_required"), "the S8 rules still apply"
+    code, uk = world.prescribe("prescriber", clinicId=world.clinics["uk"], patientId=world.patients["uk"]["$id"],
+                               items=[_cannabis_item(flower["$id"], pathway="SAS-B", approvalNumber="X")])  # fmt: skip
+    assert (code, uk["type"]) == (400, "supplier_product_not_in_uk")
+
+    item = _cannabis_item(flower["$id"], pathway="SAS-B", approvalNumber="SASB-2026-000123", repeats=2,
+                          repeatIntervalDays=28)  # fmt: skip
+    code, signed = world.prescribe("au_prescriber", **setting, authorityNumber="VIC-PERMIT-9", items=[item], sign=True)
+    assert code == 200, signed
+    prescription, row = signed["prescription"], signed["items"][0]
+    assert prescription["controlled"] is True and row["schedule"] == "S8"
+    assert (row["supplier_product_id"], row["pathway"], row["approval_number"], row["tga_category"]) == (
+        flower["$id"], "SAS-B", "SASB-2026-000123", 5)  # fmt: skip
+    assert row["name"] == "Tasmanian Botanics THC 23 Opal (THC 23%, CBD 0%) dried flower, 10 g"
+    content = Storage(world.people["au_prescriber"].client).get_file_download("prescription_pdfs", prescription["$id"])
+    text = "\n".join(page.get_textpage().get_text_range() for page in pypdfium2.PdfDocument(content))
+    for expected in ("THC 23 Opal", "TGA Category 5 medicinal cannabis; SAS-B approval SASB-2026-000123",
+                     "CONTROLLED DRUG - S8", "Quantity: 1 (one) jar", "confirm the patient's identity"):  # fmt: skip
+        assert expected in text, expected
+
+    code, verified = world.execute(
+        "au_pharmacist", "dispensing", {"action": "verify", "number": prescription["number"]}
+    )
+    assert code == 200 and verified["verification"]["dispensable"] is True, verified
+    body = {"action": "dispense", "number": prescription["number"], "idempotencyKey": "cannabis-1",
+            "items": [{"itemId": row["$id"], "quantity": 1}]}  # fmt: skip
+    code, supplied = world.execute("au_pharmacist", "dispensing", body)
+    assert code == 200, supplied
+    assert supplied["records"][0]["quantity"] == 1
+
+
+def test_a_registered_supplier_product_needs_no_approval_and_a_tampered_approval_fails_verification(world):
+    spray = _supplier_product(world, "Nabiximols Oromucosal Spray")
+    item = {"supplierProductId": spray["$id"], "dose": "One spray twice a day", "quantity": 1, "unit": "vial",
+            "quantityWords": "one"}  # fmt: skip
+    setting = {"clinicId": world.clinics["au"], "patientId": world.patients["au"]["$id"]}
+    code, signed = world.prescribe("au_prescriber", **setting, authorityNumber="VIC-PERMIT-10", items=[item], sign=True)
+    assert code == 200, signed
+    row = signed["items"][0]
+    assert (row["artg"], row["pathway"], row["approval_number"]) == ("123456", None, None)
+    world.tables.update("prescription_items", row["$id"], {"artg": "999999"})
+    code, verified = world.execute("au_pharmacist", "dispensing",
+                                   {"action": "verify", "number": signed["prescription"]["number"]})  # fmt: skip
+    assert code == 200 and verified["verification"]["signature_valid"] is False, "the approval is inside the signature"

@@ -33,7 +33,7 @@ from rxcore.billing.settlement import Actor, record_event, settle
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Conflict, Forbidden, NotConfigured, NotFound, PaymentRequired
 from rxcore.function_shell import FunctionRequest
-from rxcore.identity import Caller, is_platform_admin
+from rxcore.identity import Caller, is_platform_admin, system_only
 from rxcore.ids import derived_id
 from rxcore.settings import BillingSettings
 from rxcore.tables import Tables
@@ -271,9 +271,8 @@ actions.action("cancel_subscription", subscriptions.CancelSubscription)(subscrip
 
 # --- automatic top-ups (rxcore.billing.top_ups) --------------------------------------------------------------------
 def _system_only(c: Caller) -> Actor:
-    """Top-ups start from Appwrite itself (a row event, the schedule), never from a caller's request."""
-    if c.request.trigger not in ("event", "schedule"):
-        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
+    """Top-ups and refund requests start from Appwrite itself (a row event, the schedule), never from a caller."""
+    system_only(c)
     return Actor("billing-process", "system", "")
 
 

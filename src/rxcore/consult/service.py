@@ -30,8 +30,7 @@ from rxcore.consult.requests import (
     SetFees,
     Sweep,
 )
-from rxcore.errors import NotFound
-from rxcore.identity import Caller
+from rxcore.identity import Caller, system_only
 
 actions = Dispatcher("appointment-booking", on_event="outbox_event", on_schedule="sweep")
 TOPICS = ["consultation.paid"]
@@ -52,11 +51,6 @@ actions.action("mark_read", MarkRead)(chat.mark_read)
 actions.action("rooms", Rooms)(chat.rooms)
 
 
-def _system_only(c: Caller) -> None:
-    if c.request.trigger not in ("event", "schedule"):
-        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
-
-
 def _take(c: Caller, message_id: str) -> dict[str, Any]:
     def handle(payload: dict[str, Any]) -> str:
         return booking.paid(c, payload["appointmentId"], payload.get("paymentId", ""))
@@ -67,7 +61,7 @@ def _take(c: Caller, message_id: str) -> dict[str, Any]:
 @actions.action("outbox_event", OutboxEvent, guests=True)
 def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
     """An `outbox` row was created: take it if it says an appointment was paid."""
-    _system_only(c)
+    system_only(c)
     if params.payload.get("topic") not in TOPICS or not isinstance(params.payload.get("$id"), str):
         return {"outcome": "not_ours"}
     return _take(c, params.payload["$id"])
@@ -76,6 +70,6 @@ def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
 @actions.action("sweep", Sweep, guests=True)
 def sweep(c: Caller, _params: Sweep) -> dict[str, Any]:
     """Every minute: payments an event missed, unpaid holds that lapsed, closed rooms 30 days on."""
-    _system_only(c)
+    system_only(c)
     taken = [_take(c, m["$id"])["outcome"] for m in outbox.due(c.tables, TOPICS, c.now_fresh())]
     return {"payments": len(taken), "expired": booking.expire_due(c), "archived": lifecycle.archive_due(c)}

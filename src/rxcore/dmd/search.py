@@ -15,7 +15,7 @@ from typing import Any
 
 from appwrite.query import Query
 
-CANDIDATES = 500  # rows read for the driving word; more matches than this mean the query is too vague
+CANDIDATES = 300  # rows read for the driving word; more matches than this mean the query is too vague
 BRANDS_OF = 10  # generic matches whose brands are added
 FIELDS = ["$id", "code", "type", "name", "vmp_code", "form", "legal_category", "cd_schedule", "au_schedule",
           "controlled", "available", "retired", "discontinued", "invalid"]  # fmt: skip

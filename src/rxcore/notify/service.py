@@ -20,7 +20,7 @@ from rxcore.actions import Dispatcher
 from rxcore.clock import iso
 from rxcore.errors import BadRequest, Forbidden, NotFound
 from rxcore.function_shell import FunctionRequest, Reply
-from rxcore.identity import Caller
+from rxcore.identity import Caller, system_only
 from rxcore.notify import deliveries, preferences, recipients, unsubscribe, webhooks
 from rxcore.notify.failures import SendFailed
 from rxcore.notify.providers import EmailProvider, SmsProvider
@@ -36,11 +36,6 @@ from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
 TOPICS = sorted(TYPES)
 DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
-
-
-def _system_only(c: Caller) -> None:
-    if c.request.trigger not in ("event", "schedule"):
-        raise NotFound("general_route_not_found", "This action is only run by Appwrite events and schedules.")
 
 
 # --- fan-out -------------------------------------------------------------------------------------------------------
@@ -257,7 +252,7 @@ def process(c: Caller, message_id: str) -> dict[str, Any]:
 @actions.action("outbox_event", OutboxEvent, guests=True)
 def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
     """An `outbox` row was created: deliver it now if it is a notification."""
-    _system_only(c)
+    system_only(c)
     if params.payload.get("topic") not in TYPES or not isinstance(params.payload.get("$id"), str):
         return {"outcome": "not_a_notification"}
     return process(c, params.payload["$id"])
@@ -266,7 +261,7 @@ def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
 @actions.action("sweep", Sweep, guests=True)
 def sweep(c: Caller, _params: Sweep) -> dict[str, Any]:
     """Every minute: messages an event missed or whose retry is due, then deliveries whose time has come."""
-    _system_only(c)
+    system_only(c)
     now = c.now_fresh()
     processed = [process(c, m["$id"])["outcome"] for m in outbox.due(c.tables, TOPICS, now)]
     sent = [send(c, d["$id"]) for d in deliveries.due(c.tables, now)]

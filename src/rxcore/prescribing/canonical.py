@@ -17,6 +17,9 @@ from rxcore.identifiers.uk import format_nhs_number
 
 VERSION = "rx-prescription-v1"
 ITEM_FIELDS = ("medicine_code", "name", "dose", "unit", "quantity_words", "repeats", "min_interval_days", "schedule")
+# A supplier product's item also signs what makes it lawful to supply; only such items carry these keys, so the
+# snapshots signed before they existed verify as they did.
+SUPPLIER_FIELDS = ("supplier_product_id", "pathway", "approval_number", "artg", "tga_category")
 PRESCRIPTION_FIELDS = (
     "number",
     "clinic_id",
@@ -61,6 +64,7 @@ def live_view(prescription: dict[str, Any], items: list[dict[str, Any]]) -> dict
     view["items"] = [
         {"id": item["$id"], "line": item["line"], "quantity": _quantity(item["quantity"])}
         | {field: item.get(field) for field in ITEM_FIELDS}
+        | ({field: item.get(field) for field in SUPPLIER_FIELDS} if item.get("supplier_product_id") else {})
         | {"supplies_allowed": item.get("supplies_allowed"), "controlled": bool(item.get("controlled"))}
         for item in sorted(items, key=lambda row: row["line"])
     ]
@@ -123,7 +127,7 @@ def matches_rows(signed: dict[str, Any], prescription: dict[str, Any], items: li
         return False
     if len(signed["items"]) != len(live["items"]):
         return False
-    keys = ("id", "line", "quantity", *ITEM_FIELDS)
+    keys = ("id", "line", "quantity", *ITEM_FIELDS, *SUPPLIER_FIELDS)
     return all(
         {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys} and _supply_terms(a) == _supply_terms(b)
         for a, b in zip(signed["items"], live["items"], strict=True)

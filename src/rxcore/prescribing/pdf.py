@@ -95,6 +95,11 @@ def _item_lines(snapshot: dict[str, Any], item: dict[str, Any]) -> list[tuple[st
     if item.get("schedule"):
         label = f"Schedule {item['schedule']}" if snapshot["country"] == "UK" else item["schedule"]
         details.append(f"CONTROLLED DRUG - {label}" if item["controlled"] else f"Poisons Standard {label}")
+    if item.get("supplier_product_id"):  # medicinal cannabis: how it may lawfully be supplied
+        access = f"ARTG {item['artg']}" if item.get("artg") else f"{item['pathway']} approval {item['approval_number']}"
+        details.append(f"TGA Category {item.get('tga_category') or '-'} medicinal cannabis; {access}")
+        if item["controlled"]:
+            details.append("Pharmacist: confirm the patient's identity before supply")
     lines = [("name", f"{item['line']}. {item['name']}")]
     lines += [("detail", part) for line in details for part in wrap(line, 95)]
     return lines

@@ -66,7 +66,8 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     clinic_id, patient_id, authority = params.clinic_id, params.patient_id, params.authority_number
     start_date = _start_date(params.start_date, c.now.date())
     requests = [line.to_request() for line in params.items]
-    codes = sorted({r.code for r in requests})
+    codes = sorted({r.code for r in requests if not r.supplier})
+    supplier_ids = sorted({r.code for r in requests if r.supplier})
     prescription_id = derived_id(c.user_id, params.idempotency_key)
     digest = _digest(params)
     t = c.tables
@@ -75,7 +76,12 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
         clinic=lambda: t.get("clinics", clinic_id),
         patient=lambda: t.get("patients", patient_id),
         existing=lambda: t.get("prescriptions", prescription_id),
-        medicines=lambda: t.list("medicines", [Query.equal("$id", codes), Query.limit(len(codes))]),
+        medicines=lambda: t.list("medicines", [Query.equal("$id", codes), Query.limit(len(codes))]) if codes else [],
+        supplier_products=lambda: (
+            t.list("supplier_products", [Query.equal("$id", supplier_ids), Query.limit(len(supplier_ids))])
+            if supplier_ids
+            else []
+        ),
         head=lambda: audit.head_of(t, clinic_id),
         pricing=lambda: pricing.load(t, clinic_id),
         payer=lambda: spending.payer_for(t, c.user_id, clinic_id),
@@ -87,6 +93,7 @@ def create(c: Caller, params: CreatePrescription) -> dict[str, Any]:
     _check_setting(clinic_id, clinic, patient, prescriber)
     country = clinic["country"]
     products = {row["$id"]: Product.from_row(row) for row in reads["medicines"]}
+    products |= {row["$id"]: Product.from_supplier_row(row) for row in reads["supplier_products"]}
     checked = check_items(country, requests, products, authority)
     check_patient(country, checked, patient)
 
@@ -231,7 +238,17 @@ def _item_row(prescription_id: str, item: Any) -> dict[str, Any]:
         "supplies_allowed": 1 + r.repeats,
         "first_dispense_within": period_text(item.first_dispense_days),
         "valid_for": period_text(item.validity),
-    }
+    } | _supplier_columns(item)
+
+
+def _supplier_columns(item: Any) -> dict[str, Any]:
+    """What a supplier product's item adds: the product, its pathway and approval, ARTG number, TGA category."""
+    if item.product.type != "sup":
+        return {}
+    r = item.request
+    return {"supplier_product_id": r.code, "pathway": None if item.product.artg else r.pathway,
+            "approval_number": None if item.product.artg else r.approval_number, "artg": item.product.artg,
+            "tga_category": item.product.tga_category}  # fmt: skip
 
 
 def _replay(c: Caller, existing: dict[str, Any], digest: str, then_sign: bool) -> dict[str, Any]:

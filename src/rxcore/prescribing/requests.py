@@ -13,9 +13,17 @@ from rxcore.prescribing.rules import MAX_ITEMS, MAX_REPEATS, ItemRequest
 
 
 class ItemLine(RequestModel):
-    """One medicine on a prescription."""
+    """One medicine on a prescription: a dm+d product (`code`), or in Australia a medicinal-cannabis supplier
+    product (`supplierProductId`, from supplier-import) with its access pathway and approval."""
 
-    code: text(18) = Field(description="dm+d VMP or AMP code")
+    code: text(18) | None = Field(None, description="dm+d VMP or AMP code")
+    supplier_product_id: RowId | None = Field(None, description="an Australian supplier product (supplier-import)")
+    pathway: Literal["SAS-A", "SAS-B", "AP"] | None = Field(
+        None, description="how an unapproved supplier product is reached: SAS-A, SAS-B or Authorised Prescriber"
+    )
+    approval_number: text(60) | None = Field(
+        None, description="the prescriber's SAS-B approval or Authorised Prescriber number for this product"
+    )
     dose: text(400) = Field(description="the directions")
     quantity: Decimal = Field(gt=0, le=100000, allow_inf_nan=False)
     unit: text(40) = Field(description="e.g. tablets, mL")
@@ -25,9 +33,17 @@ class ItemLine(RequestModel):
     days_supply: int | None = Field(None, ge=1, le=366)
     clinical_justification: text(2000) | None = None
 
+    @model_validator(mode="after")
+    def _one_product(self) -> ItemLine:
+        if (self.code is None) == (self.supplier_product_id is None):
+            raise ValueError("give a dm+d `code` or a `supplierProductId`, one of them")
+        if self.code is not None and (self.pathway or self.approval_number):
+            raise ValueError("`pathway` and `approvalNumber` go with a `supplierProductId`")
+        return self
+
     def to_request(self) -> ItemRequest:
         return ItemRequest(
-            code=self.code,
+            code=self.code or self.supplier_product_id or "",
             dose=self.dose,
             quantity=self.quantity,
             unit=self.unit,
@@ -36,6 +52,9 @@ class ItemLine(RequestModel):
             repeat_interval_days=self.repeat_interval_days,
             days_supply=self.days_supply,
             justification=self.clinical_justification,
+            supplier=self.supplier_product_id is not None,
+            pathway=self.pathway,
+            approval_number=self.approval_number,
         )
 
 

@@ -22,7 +22,9 @@ from rxcore.prescribing.words import words_to_number
 
 MAX_ITEMS = 20
 MAX_REPEATS = 12
-PRESCRIBABLE_TYPES = ("vmp", "amp")
+PRESCRIBABLE_TYPES = ("vmp", "amp", "sup")  # "sup": an Australian medicinal-cannabis supplier product
+SUPPLIER_FORMS = {"flower": "dried flower", "oil": "oral liquid", "capsule": "capsule", "pastille": "pastille",
+                  "spray": "oromucosal spray", "vape_cartridge": "vaporiser cartridge"}  # fmt: skip
 UK_WORDS_SCHEDULES = ("2", "3")  # total quantity in words and figures, no repeats, a real dose
 UK_28_DAY_SCHEDULES = ("2", "3", "4")
 PBS_DEFAULT_INTERVAL_DAYS = 20
@@ -51,6 +53,28 @@ class Product:
     invalid: bool
     available: bool
     retired: bool
+    artg: str | None = None  # supplier products: the ARTG number when registered (almost none are)
+    tga_category: int | None = None  # supplier products: TGA medicinal-cannabis category 1-5
+
+    @classmethod
+    def from_supplier_row(cls, row: dict[str, Any]) -> Product:
+        """A supplier-import product as prescribing sees it; its item code is short (the items table's code column
+        holds 18 characters) and the full id is kept on the item as `supplier_product_id`."""
+        return cls(
+            code=supplier_code(row["$id"]),
+            type="sup",
+            name=supplier_name(row),
+            form=SUPPLIER_FORMS.get(row["form"], row["form"]),
+            legal_category="POM",
+            cd_schedule=None,
+            au_schedule=row.get("schedule"),
+            discontinued=row.get("status") != "active",
+            invalid=False,
+            available=row.get("available", True) is not False,
+            retired=False,
+            artg=row.get("artg"),
+            tga_category=row.get("tga_category"),
+        )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Product:
@@ -69,6 +93,30 @@ class Product:
         )
 
 
+def supplier_code(product_id: str) -> str:
+    return "SP" + product_id[:16]
+
+
+def _amount_text(row: dict[str, Any], prefix: str) -> str | None:
+    high = row.get(f"{prefix}_max")
+    if high is None:
+        return None
+    low, op, unit = row.get(f"{prefix}_min"), row.get(f"{prefix}_op"), row.get(f"{prefix}_unit") or ""
+    figure = f"{low:g}-{high:g}" if low is not None and low != high else f"{high:g}"
+    return f"{prefix.upper()} {'<' if op == '<' else ''}{figure} {unit}".replace(" %", "%")
+
+
+def supplier_name(row: dict[str, Any]) -> str:
+    """Name, strength, form and pack, as a prescription must state them (QLD: a TGA category alone is not
+    lawful): "Tasmanian Botanics THC 27 Royale Sunflower (THC 27%, CBD 0%) dried flower, 15 g"."""
+    strength = ", ".join(filter(None, (_amount_text(row, "thc"), _amount_text(row, "cbd"))))
+    pack = f"{row['pack_size']:g} {row['pack_unit']}" if row.get("pack_size") and row.get("pack_unit") else ""
+    brand = row.get("brand") or ""
+    name = row["product_name"] if row["product_name"].startswith(brand) else f"{brand} {row['product_name']}".strip()
+    form = SUPPLIER_FORMS.get(row["form"], row["form"])
+    return f"{name} ({strength}) {form}{', ' + pack if pack else ''}"[:800]
+
+
 @dataclass(frozen=True)
 class ItemRequest:
     code: str
@@ -80,6 +128,9 @@ class ItemRequest:
     repeat_interval_days: int | None
     days_supply: int | None
     justification: str | None
+    supplier: bool = False  # `code` is a supplier product id
+    pathway: str | None = None
+    approval_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +149,10 @@ def _label(line: int, product: Product) -> str:
     return f"Item {line} ({product.name})"
 
 
-def _check_product(line: int, code: str, product: Product | None) -> Product:
+def _check_product(line: int, request: ItemRequest, product: Product | None) -> Product:
+    code = request.code
+    if product is None and request.supplier:
+        raise RuleViolation("supplier_product_not_found", f"Item {line}: no supplier product has the id {code}.")
     if product is None:
         raise RuleViolation("medicine_not_found", f"Item {line}: no medicine has the dm+d code {code}.")
     label = _label(line, product)
@@ -109,6 +163,8 @@ def _check_product(line: int, code: str, product: Product | None) -> Product:
         )
     if product.retired or product.invalid:
         raise RuleViolation("medicine_not_prescribable", f"{label} is no longer valid in dm+d.")
+    if product.type == "sup" and product.discontinued:
+        raise RuleViolation("medicine_not_prescribable", f"{label} has been discontinued by its supplier.")
     if product.discontinued or not product.available:
         raise RuleViolation("medicine_not_prescribable", f"{label} is discontinued or not available.")
     return product
@@ -196,8 +252,29 @@ def au_schedule(product: Product) -> str | None:
     return None
 
 
+def _check_supplier_access(label: str, product: Product, request: ItemRequest) -> None:
+    """An unapproved medicinal-cannabis product (no ARTG number: nearly all of them) is reached through a TGA
+    scheme, which the prescription names with the prescriber's approval: SAS-B approval or Authorised Prescriber
+    number (SAS-A: the notification's reference). Registered products (Sativex, Epidyolex) need neither."""
+    if product.artg:
+        return
+    if request.pathway is None:
+        raise RuleViolation(
+            "supplier_pathway_required",
+            f"{label} is not on the ARTG: name its access pathway (`pathway`: SAS-B, AP or SAS-A).",
+        )
+    if not request.approval_number:
+        raise RuleViolation(
+            "supplier_approval_required",
+            f"{label}: an unapproved product needs the prescriber's {request.pathway} approval number "
+            "(`approvalNumber`).",
+        )
+
+
 def check_au_item(line: int, product: Product, request: ItemRequest, authority: str | None) -> CheckedItem:
     label = _label(line, product)
+    if product.type == "sup":
+        _check_supplier_access(label, product, request)
     schedule = au_schedule(product)
     if schedule is None:
         raise RuleViolation(
@@ -242,7 +319,11 @@ def check_items(
 ) -> list[CheckedItem]:
     checked = []
     for line, request in enumerate(requests, start=1):
-        product = _check_product(line, request.code, products.get(request.code))
+        product = _check_product(line, request, products.get(request.code))
+        if country == "UK" and product.type == "sup":
+            raise RuleViolation(
+                "supplier_product_not_in_uk", f"Item {line}: supplier products are prescribed in Australia only."
+            )
         if country == "UK":
             checked.append(check_uk_item(line, product, request))
         else:
