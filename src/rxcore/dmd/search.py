@@ -15,7 +15,7 @@ from typing import Any
 
 from appwrite.query import Query
 
-CANDIDATES = 300  # rows read for the driving word; more matches than this mean the query is too vague
+CANDIDATES = 1000  # rows read for the driving word (every type); more mean the query is too vague
 BRANDS_OF = 10  # generic matches whose brands are added
 FIELDS = ["$id", "code", "type", "name", "vmp_code", "form", "legal_category", "cd_schedule", "au_schedule",
           "controlled", "available", "retired", "discontinued", "invalid"]  # fmt: skip
@@ -53,6 +53,8 @@ def rank_key(row: dict[str, Any], wanted: list[str], via_generic: bool) -> tuple
 
 
 def _prescribable(row: dict[str, Any]) -> bool:
+    if row["type"] not in ("vmp", "amp") or row.get("available") is False:
+        return False
     return not (row.get("retired") or row.get("discontinued") or row.get("invalid"))
 
 
@@ -63,13 +65,14 @@ def search(list_rows: Callable[[list[str]], list[dict[str, Any]]], text: str, li
     if not wanted:
         return {"medicines": [], "truncated": False}
     driver = max(wanted, key=len)
-    base = [Query.equal("type", ["vmp", "amp"]), Query.equal("available", True), Query.select(FIELDS)]
-    candidates = list_rows([Query.search("name", driver), *base, Query.limit(CANDIDATES)])
+    # Only the fulltext condition goes to the database: with type and availability beside it, SQLite walks the
+    # type index (hundreds of thousands of entries) instead of the word's few matches. Those are checked here.
+    candidates = list_rows([Query.search("name", driver), Query.select(FIELDS), Query.limit(CANDIDATES)])
     found = {r["$id"]: (r, False) for r in candidates if _prescribable(r) and matches(r["name"], wanted)}
     generics = sorted((r for r, _ in found.values() if r["type"] == "vmp"), key=lambda r: rank_key(r, wanted, False))
     codes = [r["$id"] for r in generics[:BRANDS_OF]]
     if codes:
-        brands = list_rows([Query.equal("vmp_code", codes), *base, Query.limit(100)])
+        brands = list_rows([Query.equal("vmp_code", codes), Query.select(FIELDS), Query.limit(200)])
         for row in brands:
             if row["type"] == "amp" and _prescribable(row):
                 found.setdefault(row["$id"], (row, True))
