@@ -7,6 +7,7 @@ scripts/clinic_admin.py and by the tests; see docs/clinics-and-people.md."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -82,9 +83,12 @@ def add_practitioner(
     prescriber_number: str | None = None,
     provider_number: str | None = None,
     hpii: str | None = None,
+    address: str | None = None,
+    phone: str | None = None,
     database_id: str = "main",
 ) -> dict[str, Any]:
-    """Make a user a prescriber or pharmacist of a clinic (a practitioner may work for several clinics)."""
+    """Make a user a prescriber or pharmacist of a clinic (a practitioner may work for several clinics). `address`
+    and `phone` are the prescriber's own, printed on their prescriptions (UK and AU law ask for both)."""
     tables = Tables(client, database_id)
     clinic = tables.get("clinics", clinic_id)
     if clinic is None:
@@ -106,6 +110,12 @@ def add_practitioner(
         row["provider_number"] = normalise_provider_number(provider_number)
     if hpii:
         row["hpii"] = normalise_healthcare_identifier("HPI-I", hpii)
+    if address and address.strip():
+        row["address"] = " ".join(address.split())[:300]
+    if phone and phone.strip():
+        if not re.fullmatch(r"\+?[0-9][0-9 ()-]{5,18}", phone.strip()):
+            raise InvalidIdentifier(f"{phone!r} is not a telephone number")
+        row["phone"] = phone.strip()
     existing = tables.get("practitioners", user_id)
     clinics = sorted({*(existing or {}).get("clinic_ids", []), clinic_id})
     row["clinic_ids"] = clinics

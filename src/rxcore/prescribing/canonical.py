@@ -92,6 +92,8 @@ def snapshot(
         item.update(
             form=row.get("form"), controlled=bool(row.get("controlled")), quantity_text=quantity_texts[row["$id"]]
         )
+        if row.get("days_supply"):  # printed; the supply terms that decide dispensing are compared separately
+            item["days_supply"] = row["days_supply"]
     return view | {
         "version": VERSION,
         "jurisdiction": prescription.get("jurisdiction"),
@@ -106,7 +108,8 @@ def snapshot(
             "name": prescriber["name"],
             "registration": f"{prescriber['registration_body']} {prescriber['registration_number']}",
             "numbers": numbers,
-        },
+        }
+        | {key: prescriber[key] for key in ("address", "phone") if prescriber.get(key)},
         "patient": {
             "name": f"{patient['given_name']} {patient['family_name']}",
             "date_of_birth": patient.get("date_of_birth"),

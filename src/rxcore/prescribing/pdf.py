@@ -24,7 +24,9 @@ from rxcore import fonts
 WIDTH, HEIGHT = A4
 MARGIN = 18 * mm
 SIGNATURE_AREA = 90 * mm  # kept free at the bottom of every page; the signature block fills it on the last
-FIRST_PAGE_ROOM = HEIGHT - 38 * mm - 66 * mm - 20 - SIGNATURE_AREA  # below the clinic, prescriber and patient
+PEOPLE = 66 * mm  # the clinic and prescriber, then the patient and validity, on the first page
+ROW = 30 * mm  # the first of those rows, unless a block is longer (see `_first_row`)
+FIRST_PAGE_ROOM = HEIGHT - 38 * mm - PEOPLE - 20 - SIGNATURE_AREA  # below the clinic, prescriber and patient
 NEXT_PAGE_ROOM = HEIGHT - 38 * mm - 16 * mm - 20 - SIGNATURE_AREA  # below the one-line patient reminder
 
 
@@ -109,7 +111,7 @@ def _pages(snapshot: dict[str, Any]) -> list[list[list[tuple[str, str]]]]:
     """Items laid out on pages: the first page has the people above them, later ones a one-line reminder; every page
     keeps the bottom free for the signature block, which closes the last one."""
     pages: list[list[list[tuple[str, str]]]] = [[]]
-    room = FIRST_PAGE_ROOM
+    room = FIRST_PAGE_ROOM - _extra(snapshot)
     for item in snapshot["items"]:
         lines = _item_lines(snapshot, item)
         needed = 14 + 13 * (len(lines) - 1) + 6
@@ -139,19 +141,33 @@ def _header(canvas: Canvas, snapshot: dict[str, Any], page: int, count: int) -> 
     canvas.setFillColor(colors.black)
 
 
+def _first_row(snapshot: dict[str, Any]) -> tuple[list[str], list[str]]:
+    clinic, prescriber = snapshot["clinic"], snapshot["prescriber"]
+    clinic_lines = [clinic["name"], *wrap(clinic.get("address") or "", 48), clinic["identifier"]]
+    prescriber_lines = [
+        prescriber["name"],
+        kind_of_prescriber(prescriber["registration"]),
+        *prescriber.get("numbers", []),
+        *wrap(prescriber.get("address") or "", 48),
+        *([f"Tel {prescriber['phone']}"] if prescriber.get("phone") else []),
+    ]
+    return clinic_lines, prescriber_lines
+
+
+def _extra(snapshot: dict[str, Any]) -> float:
+    """How much lower than usual the patient row starts: a prescriber with three numbers, an address and a phone
+    needs more than the usual row."""
+    lines = max(len(block) for block in _first_row(snapshot))
+    return max(0.0, (lines + 1) * 13 + 8 - ROW)
+
+
 def _people(canvas: Canvas, snapshot: dict[str, Any]) -> None:
     top = HEIGHT - 38 * mm
-    clinic, prescriber, patient = snapshot["clinic"], snapshot["prescriber"], snapshot["patient"]
-    clinic_lines = [clinic["name"], *wrap(clinic.get("address") or "", 48), clinic["identifier"]]
+    patient = snapshot["patient"]
+    clinic_lines, prescriber_lines = _first_row(snapshot)
     _block(canvas, "Clinic", clinic_lines, MARGIN, top)
-    _block(
-        canvas,
-        "Prescriber",
-        [prescriber["name"], kind_of_prescriber(prescriber["registration"]), *prescriber.get("numbers", [])],
-        WIDTH / 2,
-        top,
-    )
-    top -= 30 * mm
+    _block(canvas, "Prescriber", prescriber_lines, WIDTH / 2, top)
+    top -= ROW + _extra(snapshot)
     born = f"Date of birth: {day(patient.get('date_of_birth'))}"
     if patient.get("age_under_12") is not None:
         born += f"  (age {patient['age_under_12']})"
@@ -246,7 +262,7 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
         _header(canvas, snapshot, page, len(pages))
         if page == 1:
             _people(canvas, snapshot)
-            bottom = _items(canvas, blocks, HEIGHT - 38 * mm - 66 * mm)
+            bottom = _items(canvas, blocks, HEIGHT - 38 * mm - PEOPLE - _extra(snapshot))
         else:
             _reminder(canvas, snapshot)
             bottom = _items(canvas, blocks, HEIGHT - 38 * mm - 16 * mm)

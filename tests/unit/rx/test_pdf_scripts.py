@@ -51,3 +51,22 @@ def test_a_long_prescription_repeats_its_header_and_patient_and_signs_the_last_p
     assert "Electronically signed" not in pages[0] and "Electronically signed" in pages[1]
     assert "Medicine 8 tablets" in pages[1] and "Medicine 1 tablets" in pages[0]
     assert "Date of birth: 01/01/1980" in pages[0] and "Date of prescribing: 10/03/2026" in pages[0]
+
+
+def test_the_prescribers_own_address_and_phone_and_the_days_supply_are_printed_without_overlap():
+    """Issue 14.12: the prescriber's address and telephone (when recorded) and an item's days' supply. A prescriber
+    block that long pushes the patient row down instead of running into it."""
+    snapshot = _snapshot("Sam", "Citizen")
+    numbers = ["PBS prescriber number 2425739", "Medicare provider number 4024742F", "HPI-I 8003611234567893"]
+    contact = {"address": "Suite 4, 120 Collins Street, Melbourne VIC 3000", "phone": "+61 3 9000 0000"}
+    snapshot["prescriber"] |= {"numbers": numbers} | contact
+    snapshot["items"][0]["days_supply"] = 7
+    page = pypdfium2.PdfDocument(pdf.render(snapshot, "ABCD " * 16))[0]
+    text = page.get_textpage().get_text_range()
+    assert "Suite 4, 120 Collins Street" in text and "Tel +61 3 9000 0000" in text and "Days' supply: 7" in text
+    textpage = page.get_textpage()
+    phone = textpage.search("Tel +61").get_next()
+    patient = textpage.search("PATIENT").get_next()
+    phone_box = textpage.get_charbox(phone[0])
+    patient_box = textpage.get_charbox(patient[0])
+    assert phone_box[1] > patient_box[3], "the phone line sits above the patient row"
