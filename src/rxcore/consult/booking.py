@@ -87,10 +87,9 @@ def event_operation(c_tables: Any, row: dict[str, Any], target: str, actor: tupl
 def book(c: Caller, params: Book) -> dict[str, Any]:
     """Hold the slot for the caller at the price of now; the same key again answers the same appointment."""
     key = f"{c.user_id}:{params.idempotency_key}"
-    replay = _by_key(c, key, params.slot_id)
-    if replay is not None:
-        return {"appointment": public(replay, params.time_zone), "replayed": True}
-    slot = _bookable(c, params.slot_id)
+    slot = _bookable_unless_retried(c, key, params.slot_id)
+    if "idempotency_key" in slot:  # not a slot but the appointment this key made: a retry
+        return {"appointment": public(slot, params.time_zone), "replayed": True}
     reads = c.gather(
         clinic=lambda: c.tables.get("clinics", slot["clinic_id"]) or {},
         fees=lambda: c.tables.get("consult_fees", slot["clinic_id"]),
@@ -103,10 +102,9 @@ def book(c: Caller, params: Book) -> dict[str, Any]:
     intake = params.intake.model_dump(mode="json", by_alias=True)
 
     def decide(_tx: str | None) -> Change[dict[str, Any]] | dict[str, Any]:
-        again = _by_key(c, key, params.slot_id)
-        if again is not None:  # a concurrent retry with this key made it
-            return again | {"replayed": True}
-        current = _bookable(c, params.slot_id)
+        current = _bookable_unless_retried(c, key, params.slot_id)
+        if "idempotency_key" in current:  # a concurrent retry with this key made it
+            return current | {"replayed": True}
         counted = ratelimit.hit_operation(c.tables, BOOKINGS_PER_HOUR, c.user_id, c.now)  # only if it commits
         row_id = appointment_id(current["$id"], current["generation"])
         row = {
@@ -153,6 +151,21 @@ def _by_key(c: Caller, key: str, slot: str) -> dict[str, Any] | None:
     if found[0]["slot_id"] != slot:
         raise Conflict("appointment_key_reused", "This idempotency key was used for another slot.")
     return found[0]
+
+
+def _bookable_unless_retried(c: Caller, key: str, slot_id: str) -> dict[str, Any]:
+    """The slot if it can be booked; the appointment this key made if it is there (found before the slot is read
+    or, when the slot turns out taken, after: a retry sent at the same moment may have taken it in between)."""
+    made = _by_key(c, key, slot_id)
+    if made is not None:
+        return made
+    try:
+        return _bookable(c, slot_id)
+    except Conflict:
+        made = _by_key(c, key, slot_id)
+        if made is None:
+            raise
+        return made
 
 
 def _bookable(c: Caller, slot_id: str) -> dict[str, Any]:
