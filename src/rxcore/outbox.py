@@ -127,6 +127,13 @@ def payload_of(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["payload"])
 
 
+def event_message(payload: dict[str, Any], topics: Any) -> str | None:
+    """The id of the outbox row an Appwrite create event carries, when its topic is one of `topics` (the consumer's);
+    None for anyone else's message."""
+    row_id = payload.get("$id")
+    return row_id if payload.get("topic") in topics and isinstance(row_id, str) else None
+
+
 def consume(
     tables: TableStore, message_id_: str, now: Callable[[], datetime], handle: Callable[[dict[str, Any]], Any]
 ) -> dict[str, Any]:

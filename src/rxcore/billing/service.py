@@ -285,9 +285,8 @@ def row_event(c: Caller, params: RowEvent) -> dict[str, Any]:
     if not isinstance(row_id, str) or not row_id:
         raise BadRequest("general_argument_invalid", "The event carries no row id.")
     if ".tables.outbox." in params.event:
-        if params.payload.get("topic") != "consultation.refund_requested":
-            return {"outcome": "not_ours"}
-        return _consultation_refund(c, row_id, actor)
+        message_id = outbox.event_message(params.payload, ["consultation.refund_requested"])
+        return _consultation_refund(c, message_id, actor) if message_id else {"outcome": "not_ours"}
     return top_ups.run(c.tables, Gateway(c.settings), row_id, c.now_fresh, actor)  # type: ignore[arg-type]
 
 

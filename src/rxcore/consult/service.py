@@ -62,9 +62,8 @@ def _take(c: Caller, message_id: str) -> dict[str, Any]:
 def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
     """An `outbox` row was created: take it if it says an appointment was paid."""
     system_only(c)
-    if params.payload.get("topic") not in TOPICS or not isinstance(params.payload.get("$id"), str):
-        return {"outcome": "not_ours"}
-    return _take(c, params.payload["$id"])
+    message_id = outbox.event_message(params.payload, TOPICS)
+    return _take(c, message_id) if message_id else {"outcome": "not_ours"}
 
 
 @actions.action("sweep", Sweep, guests=True)

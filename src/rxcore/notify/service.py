@@ -253,9 +253,8 @@ def process(c: Caller, message_id: str) -> dict[str, Any]:
 def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
     """An `outbox` row was created: deliver it now if it is a notification."""
     system_only(c)
-    if params.payload.get("topic") not in TYPES or not isinstance(params.payload.get("$id"), str):
-        return {"outcome": "not_a_notification"}
-    return process(c, params.payload["$id"])
+    message_id = outbox.event_message(params.payload, TYPES)
+    return process(c, message_id) if message_id else {"outcome": "not_a_notification"}
 
 
 @actions.action("sweep", Sweep, guests=True)
