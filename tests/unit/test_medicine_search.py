@@ -34,6 +34,8 @@ def list_rows(queries: list[str]) -> list[dict]:
             out = [r for r in out if matches(r[attribute], [values[0].casefold()])]
         elif method == "equal":
             out = [r for r in out if r.get(attribute) in values]
+        elif method == "notEqual":
+            out = [r for r in out if r.get(attribute) not in values]
         elif method == "limit":
             limit = values[0]
     return out[:limit]

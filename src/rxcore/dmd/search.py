@@ -65,9 +65,11 @@ def search(list_rows: Callable[[list[str]], list[dict[str, Any]]], text: str, li
     if not wanted:
         return {"medicines": [], "truncated": False}
     driver = max(wanted, key=len)
-    # Only the fulltext condition goes to the database: with type and availability beside it, SQLite walks the
-    # type index (hundreds of thousands of entries) instead of the word's few matches. Those are checked here.
-    candidates = list_rows([Query.search("name", driver), Query.select(FIELDS), Query.limit(CANDIDATES)])
+    # Packs are left out with `notEqual`, which no index serves, so the word's fulltext matches drive the query:
+    # with `equal` on type beside it, SQLite walked the type index (hundreds of thousands of entries) instead.
+    # Availability and the rest are checked here.
+    not_packs = [Query.not_equal("type", "vmpp"), Query.not_equal("type", "ampp"), Query.not_equal("type", "vtm")]
+    candidates = list_rows([Query.search("name", driver), *not_packs, Query.select(FIELDS), Query.limit(CANDIDATES)])
     found = {r["$id"]: (r, False) for r in candidates if _prescribable(r) and matches(r["name"], wanted)}
     generics = sorted((r for r, _ in found.values() if r["type"] == "vmp"), key=lambda r: rank_key(r, wanted, False))
     codes = [r["$id"] for r in generics[:BRANDS_OF]]
