@@ -18,6 +18,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 OUT = Path(__file__).resolve().parents[1] / "test_data" / "suppliers"
+TB_HEADER = ["Brand", "Product Name", "Active Ingredients", "Dose Form", "Pack Size", "Packaging Type",
+             "Drug Schedule", "TGA Category", "Wholesale Price (exc GST)", "RRP (inc GST)", "How is it available?",
+             "ARTG ID"]  # fmt: skip
 
 
 def _save(book: Workbook, name: str, folder: Path) -> Path:
@@ -163,9 +166,7 @@ def tasmanian_botanics(folder: Path) -> Path:
     sheet = book.active
     sheet.title = "Tasmanian Botanics Product List"
     sheet.append(["Tasmanian Botanics — product list (synthetic fixture)"])
-    sheet.append(["Brand", "Product Name", "Active Ingredients", "Dose Form", "Pack Size", "Packaging Type",
-                  "Drug Schedule", "TGA Category", "Wholesale Price (exc GST)", "RRP (inc GST)",
-                  "How is it available?", "ARTG ID"])  # fmt: skip
+    sheet.append(TB_HEADER)
     rows = [
         ["Tasmanian Botanics", "THC 27 Royale Sunflower", "THC 27% / CBD 0%", "Dried Flower", "15g", "Jar", "S8",
          "Category 5", 52.0, 79.0, "SAS-B / AP", ""],
@@ -195,9 +196,7 @@ def big(count: int, path: Path) -> Path:
     file-size tests)."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Tasmanian Botanics Product List")
-    sheet.append(["Brand", "Product Name", "Active Ingredients", "Dose Form", "Pack Size", "Packaging Type",
-                  "Drug Schedule", "TGA Category", "Wholesale Price (exc GST)", "RRP (inc GST)",
-                  "How is it available?", "ARTG ID"])  # fmt: skip
+    sheet.append(TB_HEADER)
     for n in range(count):
         if n % 3:
             thc = 15 + n % 15

@@ -49,6 +49,16 @@ def retry_conflicts(step: Callable[[], T], attempts: int = 40, sleep: Callable[[
     return retry(step, worth_retrying=is_conflict, attempts=attempts, pause=jittered(0.002, 0.01), sleep=sleep)
 
 
+def page(
+    tables: TableStore, table: str, queries: list[str], limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the rows `queries` select (filters and order, no limit), after the row `cursor`; and the cursor of
+    the next page, None after a short page (the last)."""
+    paged = [*queries, Query.limit(limit), *([Query.cursor_after(cursor)] if cursor else [])]
+    rows = tables.list(table, paged)
+    return rows, rows[-1]["$id"] if len(rows) == limit else None
+
+
 def update_if(
     tables: TableStore, table: str, row_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
 ) -> dict[str, Any] | None:

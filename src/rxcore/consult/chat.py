@@ -19,6 +19,7 @@ from rxcore.consult.booking import ROOMS
 from rxcore.consult.requests import MarkRead, Messages, Rooms, SendMessage
 from rxcore.errors import Conflict, NotFound
 from rxcore.identity import Caller
+from rxcore.tables import page
 
 MESSAGES = "chat_messages"
 PREVIEW = 140
@@ -84,13 +85,10 @@ def messages(c: Caller, params: Messages) -> dict[str, Any]:
         queries.append(Query.greater_than_equal("created_at", iso(params.from_)))
     if params.to:
         queries.append(Query.less_than("created_at", iso(params.to)))
-    queries += [Query.order_desc("created_at"), Query.limit(params.limit)]
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list(MESSAGES, queries)
+    queries.append(Query.order_desc("created_at"))
+    rows, cursor = page(c.tables, MESSAGES, queries, params.limit, params.cursor)
     event = _audited(c, room, "chat.read", count=len(rows))
     commit_with_audit(c.tables, lambda _tx: Change([], [event], None), lambda: c.now)
-    cursor = rows[-1]["$id"] if len(rows) == params.limit else None
     return {"messages": [_public(r) for r in rows], "nextCursor": cursor}
 
 

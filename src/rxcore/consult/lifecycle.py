@@ -19,6 +19,7 @@ from rxcore.consult.schedule import parse_instant
 from rxcore.consult.slots import TABLE as SLOTS
 from rxcore.errors import Conflict, Forbidden, NotFound
 from rxcore.identity import Caller
+from rxcore.tables import page
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 
@@ -62,13 +63,10 @@ def mine(c: Caller, params: MyAppointments) -> dict[str, Any]:
         who = [Query.equal("clinic_id", params.clinic_id)]
     else:
         who = [Query.or_queries([Query.equal("patient_user_id", c.user_id), Query.equal("doctor_id", c.user_id)])]
-    queries = [*who, Query.is_null("deleted_at"), Query.order_desc("starts_at"), Query.limit(params.limit)]
+    queries = [*who, Query.is_null("deleted_at"), Query.order_desc("starts_at")]
     if params.status:
         queries.append(Query.equal("status", list(params.status)))
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list(TABLE, queries)
-    cursor = rows[-1]["$id"] if len(rows) == params.limit else None
+    rows, cursor = page(c.tables, TABLE, queries, params.limit, params.cursor)
     return {"appointments": [public(r, params.time_zone) for r in rows], "nextCursor": cursor}
 
 

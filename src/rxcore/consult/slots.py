@@ -18,7 +18,7 @@ from rxcore.consult.schedule import Pattern, expand, in_zone, overlapping, parse
 from rxcore.errors import BadRequest, Conflict, NotFound
 from rxcore.identity import Caller
 from rxcore.ids import derived_id
-from rxcore.tables import update_if
+from rxcore.tables import page, update_if
 
 TABLE = "consult_slots"
 LONGEST = timedelta(minutes=30)
@@ -149,9 +149,6 @@ def browse(c: Caller, params: Browse) -> dict[str, Any]:
     ):
         if value:
             queries.append(Query.equal(column, value))
-    queries += [Query.order_asc("starts_at"), Query.limit(params.limit)]
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list(TABLE, queries)
-    cursor = rows[-1]["$id"] if len(rows) == params.limit else None
+    queries.append(Query.order_asc("starts_at"))
+    rows, cursor = page(c.tables, TABLE, queries, params.limit, params.cursor)
     return {"slots": [public(r, params.time_zone) for r in rows], "nextCursor": cursor}

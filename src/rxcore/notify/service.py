@@ -30,7 +30,7 @@ from rxcore.notify.types import TYPES, Context, NotificationType
 from rxcore.portal import ratelimit
 from rxcore.portal.ratelimit import Limit, RateLimited
 from rxcore.settings import NotifySettings
-from rxcore.tables import Tables, TableStore
+from rxcore.tables import Tables, TableStore, page
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
@@ -283,12 +283,10 @@ def list_deliveries(c: Caller, params: Deliveries) -> dict[str, Any]:
         queries.append(Query.greater_than_equal("created_at", iso(datetime.combine(params.from_, time.min, UTC))))
     if params.to:
         queries.append(Query.less_than("created_at", iso(datetime.combine(params.to, time.min, UTC))))
-    queries += [Query.order_desc("$sequence"), Query.limit(params.limit)]
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list(deliveries.TABLE, queries)
+    queries.append(Query.order_desc("$sequence"))
+    rows, cursor = page(c.tables, deliveries.TABLE, queries, params.limit, params.cursor)
     shown = [{k: v for k, v in r.items() if not k.startswith("$") or k == "$id"} for r in rows]
-    return {"deliveries": shown, "nextCursor": rows[-1]["$id"] if len(rows) == params.limit else None}
+    return {"deliveries": shown, "nextCursor": cursor}
 
 
 @actions.action("set_preferences", SetPreferences)

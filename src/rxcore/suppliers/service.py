@@ -27,6 +27,7 @@ from rxcore.ids import derived_id
 from rxcore.settings import SupplierSettings
 from rxcore.suppliers import catalog, mapping, reader
 from rxcore.suppliers.requests import Compare, ImportList, ImportRef, ProductRef, Search, Suppliers
+from rxcore.tables import page
 
 actions = Dispatcher("supplier-import", default="search", settings=SupplierSettings)
 IMPORT_LABELS = {"admin", "supplieradmin"}
@@ -45,9 +46,12 @@ def _labels(c: Caller) -> set[str]:
     return set(Users(c.request.client).get(c.user_id).labels or [])
 
 
-def _importer(c: Caller) -> None:
-    if not IMPORT_LABELS & _labels(c):
+def _importer(c: Caller) -> set[str]:
+    """The caller's labels, if they may import."""
+    labels = _labels(c)
+    if not IMPORT_LABELS & labels:
         raise Forbidden("supplier_admin_required", "Only supplier admins import price lists.")
+    return labels
 
 
 def _reader(c: Caller) -> None:
@@ -67,13 +71,13 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 @actions.action("import", ImportList)
 def import_list(c: Caller, params: ImportList) -> dict[str, Any]:
     """Import (or, with `dryRun`, check) a price list: counts, the first problems, and the import's id."""
-    _importer(c)
+    labels = _importer(c)
     try:
         layout = mapping.load(params.supplier)
     except KeyError:
         known = ", ".join(mapping.known())
         raise NotFound("supplier_not_found", f"No supplier {params.supplier!r} (known: {known}).") from None
-    content, filename = _download(c, params.file_id)
+    content, filename = _download(c, params.file_id, "admin" in labels)
     digest = hashlib.sha256(content).hexdigest()
     try:
         chosen = catalog.plan(c.tables, layout, content, filename)
@@ -100,7 +104,7 @@ def import_list(c: Caller, params: ImportList) -> dict[str, Any]:
     }
 
 
-def _download(c: Caller, file_id: str) -> tuple[bytes, str]:
+def _download(c: Caller, file_id: str, platform_admin: bool) -> tuple[bytes, str]:
     storage = Storage(c.request.client)
     bucket = c.settings.list_bucket_id  # type: ignore[attr-defined]
     missing = NotFound("storage_file_not_found", f"No file {file_id} of yours in the {bucket} bucket.")
@@ -108,7 +112,7 @@ def _download(c: Caller, file_id: str) -> tuple[bytes, str]:
         meta = storage.get_file(bucket, file_id)
     except AppwriteException as exc:
         raise (missing if exc.code == 404 else exc) from None
-    if f'read("user:{c.user_id}")' not in (meta.permissions or []) and "admin" not in _labels(c):
+    if f'read("user:{c.user_id}")' not in (meta.permissions or []) and not platform_admin:
         raise missing  # the function reads with its key: only the uploader (or a platform admin) names a file
     if meta.sizeoriginal > MAX_FILE_BYTES:
         raise BadRequest("supplier_file_invalid", f"The file is over {MAX_FILE_BYTES // 1_048_576} MB.")
@@ -160,21 +164,23 @@ def search(c: Caller, params: Search) -> dict[str, Any]:
         queries.append(Query.greater_than_equal("retail_value", float(params.price_min)))
     if params.price_max is not None:
         queries.append(Query.less_than_equal("retail_value", float(params.price_max)))
-    queries += [Query.order_asc("product_name"), Query.limit(params.limit)]
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list(catalog.PRODUCTS, queries)
-    cursor = rows[-1]["$id"] if len(rows) == params.limit else None
+    queries.append(Query.order_asc("product_name"))
+    rows, cursor = page(c.tables, catalog.PRODUCTS, queries, params.limit, params.cursor)
     return {"products": [public(r) for r in rows], "nextCursor": cursor}
+
+
+def _product(c: Caller, product_id: str) -> dict[str, Any]:
+    _reader(c)
+    row = c.tables.get(catalog.PRODUCTS, product_id)
+    if row is None:
+        raise NotFound("supplier_product_not_found", "No supplier product has this id.")
+    return row
 
 
 @actions.action("get", ProductRef)
 def get(c: Caller, params: ProductRef) -> dict[str, Any]:
     """One product and its price history, newest first."""
-    _reader(c)
-    row = c.tables.get(catalog.PRODUCTS, params.product_id)
-    if row is None:
-        raise NotFound("supplier_product_not_found", "No supplier product has this id.")
+    row = _product(c, params.product_id)
     history = c.tables.list(catalog.PRICES, [Query.equal("product_id", row["$id"]), Query.order_desc("effective_at"),
                                              Query.limit(100)])  # fmt: skip
     fields = ("wholesale_price", "wholesale_gst", "retail_price", "retail_gst", "effective_at", "import_id")
@@ -184,10 +190,7 @@ def get(c: Caller, params: ProductRef) -> dict[str, Any]:
 @actions.action("compare", Compare)
 def compare(c: Caller, params: Compare) -> dict[str, Any]:
     """Active products of the same dose form and TGA category from every supplier, cheapest per mg first."""
-    _reader(c)
-    row = c.tables.get(catalog.PRODUCTS, params.product_id)
-    if row is None:
-        raise NotFound("supplier_product_not_found", "No supplier product has this id.")
+    row = _product(c, params.product_id)
     column = f"price_per_mg_{params.by}"
     queries = [Query.equal("status", "active"), Query.equal("form", row["form"]),
                Query.equal("tga_category", row["tga_category"]), Query.is_not_null(column),

@@ -22,6 +22,7 @@ from rxcore.clock import iso
 from rxcore.errors import BadRequest, Forbidden, NotFound
 from rxcore.identity import Caller, is_platform_admin
 from rxcore.settings import WalletSettings
+from rxcore.tables import page
 from rxcore.wallet import analytics as spend_analytics
 from rxcore.wallet import ledger, pricing, spending
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES, owners, wallet_id
@@ -152,11 +153,8 @@ def history(c: Caller, params: History) -> dict[str, Any]:
         queries.append(Query.equal("member_id", params.member_id))
     if params.kinds:
         queries.append(Query.equal("kind", list(params.kinds)))
-    queries += [Query.order_desc("seq"), Query.limit(params.limit)]
-    if params.cursor:
-        queries.append(Query.cursor_after(params.cursor))
-    rows = c.tables.list("wallet_transactions", queries)
-    cursor = rows[-1]["$id"] if len(rows) == params.limit else None
+    queries.append(Query.order_desc("seq"))
+    rows, cursor = page(c.tables, "wallet_transactions", queries, params.limit, params.cursor)
     return {"entries": [_entry(r) for r in rows], "nextCursor": cursor}
 
 
