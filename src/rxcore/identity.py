@@ -37,6 +37,7 @@ class Caller:
     now: datetime
     settings: Settings = field(default_factory=Settings)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _batch_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def gather(self, **calls: Callable[[], Any]) -> dict[str, Any]:
         """Run independent reads at once; answers by name. The first error is raised. The threads live as long
@@ -46,10 +47,18 @@ class Caller:
         futures = {name: self._pool.submit(call) for name, call in calls.items()}
         return {name: future.result() for name, future in futures.items()}
 
+    def each(self, call: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """`call` for every item, PARALLEL_READS at a time, answers in order; the first error is raised. Its own
+        threads (not `gather`'s), so a call may itself gather without waiting for a thread it holds."""
+        if self._batch_pool is None:
+            self._batch_pool = ThreadPoolExecutor(max_workers=PARALLEL_READS, thread_name_prefix="rx-each")
+        return list(self._batch_pool.map(call, items))
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        for pool in (self._pool, self._batch_pool):
+            if pool is not None:
+                pool.shutdown(wait=False)
+        self._pool = self._batch_pool = None
 
     def event(
         self,

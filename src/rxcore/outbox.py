@@ -48,6 +48,7 @@ TOPICS = (
     "subscription.payment_failed",  # billing-process: a renewal could not be charged (once per invoice)
     "wallet.low_balance",  # a wallet fell under its owner's warning threshold (once per crossing)
     "wallet.top_up_failed",  # an automatic top-up was declined: auto top-up is paused until saved again
+    "security.notice",  # notification-send, from Appwrite's account events: a password, e-mail, phone or MFA change
 )
 
 
@@ -109,6 +110,26 @@ def claim(tables: TableStore, message_id_: str, now: datetime) -> dict[str, Any]
         return {"status": "sending", "attempts": row["attempts"] + 1, "next_attempt_at": iso(now + LEASE)}
 
     return update_if(tables, TABLE, message_id_, take)
+
+
+def claim_fresh(tables: TableStore, topics: list[str], now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Take up to `limit` new messages of `topics` that are due, oldest first, in one atomic bulk update: concurrent
+    consumers take disjoint sets, so a burst is delivered in batches instead of one claim per message. Only messages
+    never tried (`pending`) are taken this way; a failed or abandoned one goes through `claim`, which counts its
+    attempts."""
+    queries = [
+        Query.equal("topic", topics),
+        Query.equal("status", "pending"),
+        Query.less_than_equal("next_attempt_at", iso(now)),
+        Query.limit(limit),
+    ]
+    return tables.update_matching(TABLE, queries, {"status": "sending", "attempts": 1,
+                                                   "next_attempt_at": iso(now + LEASE)})  # fmt: skip
+
+
+def settle_sent(tables: TableStore, ids: list[str], now: datetime) -> None:
+    """Record that claimed messages were delivered, in one bulk write."""
+    tables.update_where(TABLE, ids, {"status": "sent", "last_error": None, "sent_at": iso(now)})
 
 
 def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | None = None) -> dict[str, Any]:

@@ -89,6 +89,10 @@ class NotifySettings(Settings):
     pdf_bucket_id: str = env_field("prescription_pdfs", "RX_PDF_BUCKET_ID")
     # SMS + WhatsApp messages a clinic may send per UTC day (0: no cap); past it, texts are suppressed that day.
     sms_daily_limit: int = env_field(0, "RX_NOTIFY_SMS_DAILY_LIMIT", ge=0)
+    # The most a clinic may spend on SMS + WhatsApp per UTC day, in the Twilio account's currency ("0": no cap);
+    # past it, texts are suppressed that day (e-mail still goes). Prices: RX_NOTIFY_TEXT_PRICES (rxcore.notify.pricing).
+    daily_spend_cap: Decimal = env_field(Decimal(0), "RX_NOTIFY_DAILY_SPEND_CAP", ge=0)
+    text_prices: str = env_field("{}", "RX_NOTIFY_TEXT_PRICES")
     # Requests per second to each provider, across every worker (SendGrid and Twilio both answer 429 past theirs).
     provider_rate: int = env_field(100, "RX_NOTIFY_PROVIDER_RATE", ge=1)
 

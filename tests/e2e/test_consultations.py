@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from appwrite.client import Client
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
@@ -50,15 +49,11 @@ def book_call(world, who: str, action: str, **body):
 
 
 def server_now(world) -> datetime:
-    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock"
-    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
-    return datetime.fromisoformat(requests.get(control, headers=headers, timeout=10).json()["now"])
+    return world.server.now()
 
 
 def advance(world, seconds: float) -> None:
-    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock/advance"
-    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
-    requests.post(control, json={"seconds": seconds}, headers=headers, timeout=30).raise_for_status()
+    world.server.advance(seconds)
 
 
 def wait_until(check, timeout: float = 20.0):

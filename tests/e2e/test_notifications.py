@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -25,7 +26,7 @@ from tests.support.sdk import set_function_variable
 pytestmark = pytest.mark.e2e
 
 TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "prescription.dispensed": "d-3333",
-             "payment.succeeded": "d-2222"}  # fmt: skip
+             "payment.succeeded": "d-2222", "security.notice": "d-5555"}  # fmt: skip
 FROM_NUMBER = "+15005550006"
 TWILIO_TOKEN = "local-test-token"
 
@@ -284,11 +285,13 @@ def test_the_daily_text_cap_stops_sms_for_the_rest_of_the_day(rx, providers):
 
 
 def test_a_message_due_in_the_patients_quiet_hours_waits_for_their_end(rx, providers):
-    from datetime import UTC, datetime, timedelta
+    """Deferred, not dropped: kept until quiet hours end on the server's clock, then the schedule sends it."""
+    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    local = datetime.now(UTC).astimezone(ZoneInfo("Europe/London"))
-    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=2)).strftime("%H:%M")
+    local = rx.server.now().astimezone(ZoneInfo("Europe/London"))
+    end_at = (local + timedelta(minutes=12)).replace(second=0, microsecond=0)
+    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), end_at.strftime("%H:%M")
     body = {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"], "quietStart": start, "quietEnd": end}
     assert rx.execute("patient", "notification-send", body)[0] == 200
     try:
@@ -302,10 +305,86 @@ def test_a_message_due_in_the_patients_quiet_hours_waits_for_their_end(rx, provi
         ends = datetime.fromisoformat(rows[0]["not_before"].replace("Z", "+00:00")).astimezone(
             ZoneInfo("Europe/London")
         )
-        assert ends.strftime("%H:%M") == end and ends > local  # kept, not dropped: sent when quiet hours end
+        assert ends == end_at and ends > local  # kept, not dropped: sent when quiet hours end
+        rx.server.advance(60)  # still quiet: the schedule leaves it
+        time.sleep(1)
         assert not emails_about(providers, prescription["number"])
+        assert {r["status"] for r in deliveries_of(rx, prescription["$id"])} == {"deferred"}
+
+        rx.server.advance((end_at - rx.server.now()).total_seconds() + 61)  # past the end: the next minute's sweep
+        email = providers.wait_for(lambda: emails_about(providers, prescription["number"]))
+        assert len(email) == 1
+        assert providers.wait_for(lambda: sms_about(providers, prescription["number"]))
+
+        def sent():
+            rows = deliveries_of(rx, prescription["$id"])
+            return rows if {r["status"] for r in rows} <= {"sent", "delivered"} else None
+
+        providers.wait_for(sent, shows=lambda: state(rx, prescription["$id"]))
     finally:
         rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
+
+
+def test_the_daily_spend_cap_stops_texts_once_their_price_reaches_it(rx, providers):
+    from datetime import timedelta
+
+    from rxcore.ids import derived_id
+    from rxcore.portal.ratelimit import window_start
+
+    day = window_start(rx.server.now(), timedelta(days=1))
+    counter = rx.tables.get("rate_limits", derived_id("notify-spend", rx.clinics["uk"], day.timestamp()))
+    spent = counter["count"] if counter else 0  # ten-thousandths
+    # one UK text (one segment at 0.05) fits, a second does not
+    prices = json.dumps({"sms": {"GB": "0.05"}})
+    set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_TEXT_PRICES", prices)
+    set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_DAILY_SPEND_CAP", f"{(spent + 700) / 10000:.4f}")
+    try:
+        first, second = sign_one(rx), sign_one(rx)
+
+        def texts_settled():
+            rows = [r for p in (first, second) for r in deliveries_of(rx, p["$id"]) if r["channel"] == "sms"]
+            return rows if len(rows) == 2 and all(r["status"] not in ("queued", "sending") for r in rows) else None
+
+        rows = providers.wait_for(texts_settled, shows=lambda: state(rx, second["$id"]))
+        assert sorted(r["status"] for r in rows)[1] == "suppressed", rows
+        capped = next(r for r in rows if r["status"] == "suppressed")
+        assert capped["last_error"].startswith("the clinic's daily text spend cap of 0.")
+        emails = [r for p in (first, second) for r in deliveries_of(rx, p["$id"]) if r["channel"] == "email"]
+        assert len(emails) == 2 and "suppressed" not in {r["status"] for r in emails}  # e-mail is not capped
+        after = rx.tables.get("rate_limits", derived_id("notify-spend", rx.clinics["uk"], day.timestamp()))
+        assert after["count"] == spent + 500
+    finally:
+        set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_DAILY_SPEND_CAP", "0")
+
+
+def test_a_password_change_sends_a_security_notice_even_to_someone_who_opted_out(rx, providers):
+    from appwrite.services.account import Account
+    from appwrite.services.users import Users
+
+    from tests.support.rx_world import PASSWORD
+
+    person = rx.user("security", "Sam Secure")
+    Users(rx.admin).update_phone(person.id, "+447700900777")
+    body = {"action": "set_preferences", "email": False, "sms": False}
+    assert rx.execute("security", "notification-send", body)[0] == 200
+    Account(person.client).update_password("a-new-long-passphrase-9", PASSWORD)
+
+    def notice(channel):
+        def found():
+            rows = rx.tables.list(deliveries.TABLE, [Query.equal("recipient_id", person.id),
+                                                     Query.equal("type", "security.notice")])  # fmt: skip
+            return [r for r in rows if r["channel"] == channel and r["status"] in ("sent", "delivered")]
+
+        return found
+
+    assert providers.wait_for(notice("email")) and providers.wait_for(notice("sms"))
+    emails = [r for r in providers.requests("sendgrid") if r["body"]["template_id"] == "d-5555"
+              and r["body"]["personalizations"][0]["to"][0]["email"] == person.email]  # fmt: skip
+    changes = sorted(e["body"]["personalizations"][0]["dynamic_template_data"]["change"] for e in emails)
+    assert changes == ["password", "phone"]  # the phone set by an admin is a change too
+    assert "unsubscribe_url" not in emails[0]["body"]["personalizations"][0]["dynamic_template_data"]
+    texts = [r["body"]["Body"] for r in providers.requests("twilio") if r["body"].get("To") == "+447700900777"]
+    assert any(t.startswith("Your account's password was changed on ") for t in texts), texts
 
 
 def test_the_unsubscribe_link_in_an_email_turns_email_off(rx, providers):

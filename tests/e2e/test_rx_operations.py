@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime
 
 import pytest
-import requests
 from appwrite.client import Client
 from appwrite.query import Query
 from scripts import clinic_admin
@@ -33,17 +31,13 @@ def world(tmp_path_factory):
 
 
 def advance_clock(world, days: float) -> None:
-    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock/advance"
-    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
-    requests.post(control, json={"seconds": days * 86400}, headers=headers, timeout=30).raise_for_status()
+    world.server.advance(days * 86400)
 
 
 def advance_clock_to_next_hour(world) -> None:
     """Rate-limit windows are aligned to the clock (5-minute and hourly windows start on the hour), so a test
     that counts attempts starts just after an hour begins and no window ends while it counts."""
-    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock"
-    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
-    now = datetime.fromisoformat(requests.get(control, headers=headers, timeout=10).json()["now"])
+    now = world.server.now()
     advance_clock(world, (3600 - now.timestamp() % 3600 + 1) / 86400)
 
 
@@ -157,9 +151,7 @@ def test_a_victorian_prescription_signed_early_in_the_morning_is_dated_that_day(
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    control = f"{world.server.endpoint.rsplit('/v1', 1)[0]}/_local/clock"
-    headers = {"X-Appwrite-Project": world.server.project_id, "X-Appwrite-Key": world.server.api_key}
-    now = datetime.fromisoformat(requests.get(control, headers=headers, timeout=10).json()["now"])
+    now = world.server.now()
     target = now.replace(hour=19, minute=30, second=0, microsecond=0)
     if target <= now:
         target += timedelta(days=1)

@@ -11,7 +11,10 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+import requests
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,6 +46,23 @@ class LocalServer:
     @property
     def api_key(self) -> str:
         return self.credentials()["apiKey"]
+
+    # --- the server's movable clock (local control routes; the API key) -----------------------------------------
+    def _control(self, path: str) -> tuple[str, dict[str, str]]:
+        url = f"{self.endpoint.rsplit('/v1', 1)[0]}/_local/{path}"
+        return url, {"X-Appwrite-Project": self.project_id, "X-Appwrite-Key": self.api_key}
+
+    def now(self) -> datetime:
+        """The server's clock (functions and the scheduler follow it)."""
+        url, headers = self._control("clock")
+        return datetime.fromisoformat(requests.get(url, headers=headers, timeout=10).json()["now"])
+
+    def advance(self, seconds: float) -> dict:
+        """Move the server's clock forward; the scheduler ticks at once (what came due starts)."""
+        url, headers = self._control("clock/advance")
+        answer = requests.post(url, json={"seconds": seconds}, headers=headers, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
 
     def start(self, extra_args: list[str] | None = None, timeout: float = 20.0) -> LocalServer:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}

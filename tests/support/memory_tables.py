@@ -101,6 +101,16 @@ class MemoryTables:
         for row in rows:
             self._write(table, row["$id"], {k: v for k, v in row.items() if k != "$id"}, None)
 
+    def update_where(self, table: str, ids: list[str], data: dict[str, Any]) -> None:
+        for row_id in ids:
+            if row_id in self.rows.get(table, {}):
+                self._write(table, row_id, data, None)
+
+    def update_matching(self, table: str, queries: list[str], data: dict[str, Any]) -> list[dict[str, Any]]:
+        matched = self.list(table, [*queries, *([] if any('"limit"' in q for q in queries) else
+                                              [json.dumps({"method": "limit", "values": [10**9]})])])  # fmt: skip
+        return [self._write(table, row["$id"], data, None) for row in matched]
+
     def increment(self, table: str, row_id: str, column: str, value: float = 1, max: float | None = None) -> dict:  # noqa: A002
         row = self.get(table, row_id)
         if row is None:

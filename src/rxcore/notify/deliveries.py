@@ -15,7 +15,7 @@ from appwrite.query import Query
 
 from rxcore.clock import iso
 from rxcore.ids import derived_id
-from rxcore.tables import TableStore, is_conflict, retry_conflicts, update_if
+from rxcore.tables import BULK, TableStore, is_conflict, retry_conflicts, update_if
 
 TABLE = "notification_deliveries"
 LEASE = timedelta(minutes=2)
@@ -38,6 +38,22 @@ def create(tables: TableStore, row_id: str, row: dict[str, Any], readers: list[s
         if is_conflict(exc):
             return False
         raise
+
+
+def create_many(tables: TableStore, planned: list[tuple[str, dict[str, Any], list[str]]]) -> set[str]:
+    """Write the deliveries of a batch of messages (id, row, readers) in transactions of 100; the ids written.
+    A batch in which one exists already (a message fanned out before, after a lost lease) is written row by row."""
+    created: set[str] = set()
+    for start in range(0, len(planned), BULK):
+        chunk = planned[start : start + BULK]
+        try:
+            tables.commit([tables.op("create", TABLE, i, row | {"$permissions": readers}) for i, row, readers in chunk])
+            created |= {i for i, _row, _readers in chunk}
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            created |= {i for i, row, readers in chunk if create(tables, i, row, readers)}
+    return created
 
 
 def due(tables: TableStore, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
@@ -108,6 +124,33 @@ def _sent(tables: TableStore, row_id: str, provider_id: str | None, at: str) -> 
             raise
 
     return retry_conflicts(step)
+
+
+def sent_many(tables: TableStore, accepted: dict[str, str | None], now: datetime) -> None:
+    """Record the providers' acceptance of a batch (delivery id → provider id), 100 per transaction, keeping any
+    status a callback has moved on already (as `_sent` does for one)."""
+    items = list(accepted.items())
+    for start in range(0, len(items), BULK):
+        chunk = dict(items[start : start + BULK])
+        retry_conflicts(lambda chunk=chunk: _sent_chunk(tables, chunk, iso(now)))  # type: ignore[misc]
+
+
+def _sent_chunk(tables: TableStore, accepted: dict[str, str | None], at: str) -> None:
+    tx = tables.begin()
+    try:
+        ids = list(accepted)
+        statuses = {r["$id"]: r["status"] for r in tables.list(
+            TABLE, [Query.equal("$id", ids), Query.select(["$id", "status"]), Query.limit(len(ids))])}  # fmt: skip
+        ops = []
+        for row_id, provider_id in accepted.items():
+            update: dict[str, Any] = {"provider_id": provider_id, "sent_at": at, "updated_at": at}
+            if statuses.get(row_id) == "sending":
+                update |= {"status": "sent", "last_error": None}
+            ops.append(tables.op("update", TABLE, row_id, update))
+        tables.commit(ops, tx)
+    except BaseException:
+        tables.rollback(tx)
+        raise
 
 
 def suppress(tables: TableStore, row: dict[str, Any], reason: str, now: datetime) -> dict[str, Any]:

@@ -5,11 +5,8 @@ SendGrid (e-mail, dynamic templates) or Twilio (SMS, WhatsApp). See docs/functio
 
 from __future__ import annotations
 
-import json
-import random
-import time as clock
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,30 +18,37 @@ from rxcore.clock import iso
 from rxcore.errors import BadRequest, Forbidden, NotFound
 from rxcore.function_shell import FunctionRequest, Reply
 from rxcore.identity import Caller, system_only
-from rxcore.notify import deliveries, preferences, recipients, unsubscribe, webhooks
-from rxcore.notify.failures import SendFailed
-from rxcore.notify.providers import EmailProvider, SmsProvider
+from rxcore.notify import deliveries, preferences, recipients, security, unsubscribe, webhooks
 from rxcore.notify.recipients import Recipient
 from rxcore.notify.requests import Deliveries, OutboxEvent, SetPreferences, Sweep
-from rxcore.notify.types import TYPES, Context, NotificationType
-from rxcore.portal import ratelimit
-from rxcore.portal.ratelimit import Limit, RateLimited
+from rxcore.notify.sending import Claimed, address_of, context, send, send_batch, send_claimed
+from rxcore.notify.types import TYPES, NotificationType
 from rxcore.settings import NotifySettings
 from rxcore.tables import Tables, TableStore, page
 from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
 TOPICS = sorted(TYPES)
-DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
+BATCH = 50  # new messages one execution takes at once (a burst of events shares the work)
 
 
 # --- fan-out -------------------------------------------------------------------------------------------------------
-def fan_out(c: Caller, message: dict[str, Any]) -> list[Claimed]:
-    """The deliveries of one claimed message (created once each). Those that may go now are created already claimed
-    (`sending`, with a lease) and answered with what building them read, so sending them costs no second look-up."""
-    kind = TYPES[message["topic"]]
-    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), c.settings.pdf_bucket_id)  # type: ignore[attr-defined]
-    now, send_now = c.now_fresh(), []
+@dataclass(frozen=True)
+class Planned:
+    """One delivery of a message, before it is written: its id, row and readers; and, when it may go now, what
+    sending it needs (it is written already claimed, so sending costs no second look-up)."""
+
+    row_id: str
+    row: dict[str, Any]
+    readers: list[str]
+    send_now: Claimed | None
+
+
+def plan(c: Caller, message: dict[str, Any]) -> list[Planned]:
+    """The deliveries of one claimed message: one per (recipient, channel), each decided by the recipient's
+    preferences, quiet hours and addresses."""
+    kind, ctx = TYPES[message["topic"]], context(c, message)
+    now, planned = c.now_fresh(), []
     for recipient in kind.recipients(ctx):
         prefs = preferences.load(c.tables, recipient.kind, recipient.id)
         for channel in kind.channels:
@@ -61,7 +65,7 @@ def fan_out(c: Caller, message: dict[str, Any]) -> list[Claimed]:
                 "recipient_id": recipient.id,
                 "user_id": recipient.user_id,
                 "channel": channel,
-                "address_masked": recipients.masked(_address(recipient, channel)),
+                "address_masked": recipients.masked(address_of(recipient, channel)),
                 "status": "sending" if now_going else status,
                 "attempts": 1 if now_going else 0,
                 "not_before": iso(now + deliveries.LEASE if now_going else not_before),
@@ -69,19 +73,15 @@ def fan_out(c: Caller, message: dict[str, Any]) -> list[Claimed]:
                 "created_at": iso(now),
                 "updated_at": iso(now),
             }
-            if deliveries.create(c.tables, row_id, row, _readers(message.get("clinic_id"), recipient)) and now_going:
-                send_now.append(Claimed({"$id": row_id} | row, kind, recipient, ctx))
-    return send_now
-
-
-def _address(recipient: Recipient, channel: str) -> str | None:
-    return recipient.email if channel == "email" else recipient.phone
+            claimed = Claimed({"$id": row_id} | row, kind, recipient, ctx) if now_going else None
+            planned.append(Planned(row_id, row, _readers(message.get("clinic_id"), recipient), claimed))
+    return planned
 
 
 def _decide(
     kind: NotificationType, prefs: preferences.Preferences, channel: str, recipient: Recipient, now: datetime
 ) -> tuple[str, datetime, str | None]:
-    if not _address(recipient, channel):
+    if not address_of(recipient, channel):
         return "suppressed", now, f"no {'e-mail address' if channel == 'email' else 'mobile number'} on record"
     if not kind.urgent and not prefs.allows(channel, kind.name):
         return "suppressed", now, "opted out"
@@ -94,158 +94,47 @@ def _readers(clinic_id: str | None, recipient: Recipient) -> list[str]:
     return readers + ([f'read("user:{recipient.user_id}")'] if recipient.user_id else [])
 
 
-# --- sending -------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Claimed:
-    """A delivery this execution holds, with what sending it needs."""
-
-    row: dict[str, Any]
-    kind: NotificationType
-    recipient: Recipient | None
-    ctx: Context
-
-
-def send(c: Caller, delivery_id: str) -> str:
-    """Send one delivery if it is due and nobody else holds it (the sweep); answers its status after the attempt."""
-    row = deliveries.claim(c.tables, delivery_id, c.now_fresh())
-    if row is None:
-        return "skipped"
-    message = c.tables.get(outbox.TABLE, row["message_id"]) or {}
-    kind = TYPES[row["type"]]
-    ctx = Context(c.tables, c.request.client, outbox.payload_of(message), c.settings.pdf_bucket_id)  # type: ignore[attr-defined]
-    return send_claimed(c, Claimed(row, kind, _recipient_again(c, ctx, kind, row), ctx))
-
-
-def send_claimed(c: Caller, claimed: Claimed) -> str:
-    """Hand a held delivery to its provider (quick retries for a blip), and record the outcome."""
-    row, kind, recipient, ctx = claimed.row, claimed.kind, claimed.recipient, claimed.ctx
-    settings: NotifySettings = c.settings  # type: ignore[assignment]
-    address = _address(recipient, row["channel"]) if recipient else None
-    if recipient is None or not address:
-        return deliveries.settle(c.tables, row, c.now_fresh(), error="the recipient or their address is gone")["status"]
-    if row["channel"] != "email" and not _within_daily_cap(c, settings, row):
-        reason = f"the clinic's daily cap of {settings.sms_daily_limit} texts is reached"
-        return deliveries.suppress(c.tables, row, reason, c.now_fresh())["status"]
-    while True:
-        try:
-            _wait_for_rate(c, settings, "sendgrid" if row["channel"] == "email" else "twilio")
-            provider_id = _attempt(c, settings, kind, recipient, address, row, ctx)
-        except SendFailed as failed:
-            c.request.log(f"delivery {row['$id']} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
-                          f"{failed.reason}")  # fmt: skip
-            if failed.retry and row["attempts"] < deliveries.QUICK_ATTEMPTS:  # a blip: again in a second or two
-                clock.sleep(deliveries.quick_pause(row["attempts"]))
-                row = deliveries.again(c.tables, row, failed.reason, c.now_fresh())
-                continue
-            return deliveries.settle(c.tables, row, c.now_fresh(), error=failed.reason, retry=failed.retry)["status"]
-        return deliveries.settle(c.tables, row, c.now_fresh(), provider_id=provider_id)["status"]
-
-
-def _within_daily_cap(c: Caller, settings: NotifySettings, row: dict[str, Any]) -> bool:
-    """Count one text against its clinic's day (SMS and WhatsApp cost money); False once the cap is reached."""
-    if not settings.sms_daily_limit or not row.get("clinic_id"):
-        return True
-    try:
-        ratelimit.hit(c.tables, Limit("notify-texts", settings.sms_daily_limit, DAY), row["clinic_id"], c.now_fresh())
-        return True
-    except RateLimited:
-        return False
-
-
-def _wait_for_rate(c: Caller, settings: NotifySettings, provider: str) -> None:
-    """Hold a send until its provider's per-second window has room (shared by every worker through the table)."""
-    limit = Limit(f"notify-{provider}", settings.provider_rate, SECOND)
-    for _ in range(50):
-        try:
-            ratelimit.hit(c.tables, limit, provider, c.now_fresh())
-            return
-        except RateLimited:
-            clock.sleep(0.05 + random.random() * 0.1)  # noqa: S311 (spreading the waiters)
-    raise SendFailed(f"{provider} is at its rate limit", True)
-
-
-def _attempt(
-    c: Caller,
-    settings: NotifySettings,
-    kind: NotificationType,
-    recipient: Recipient,
-    address: str,
-    row: dict[str, Any],
-    ctx: Context,
-) -> str:
-    """One try at handing the delivery to its provider; its id there."""
-    try:
-        data = kind.data(ctx, recipient)
-        if row["channel"] == "email":
-            return _email(settings, kind, recipient, address, data, row["$id"], ctx)
-        base = settings.public_url.rstrip("/")
-        callback = f"{base}/twilio/status?delivery={row['$id']}" if base else None
-        whatsapp = row["channel"] == "whatsapp"
-        return _sms(settings).send(address, kind.sms(data), whatsapp=whatsapp, status_callback=callback)
-    except SendFailed:
-        raise
-    except Exception as exc:  # our own reads failing: worth another try; the cause named without any address
-        raise SendFailed(f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip(), True) from None
-
-
-def _recipient_again(c: Caller, ctx: Context, kind: NotificationType, row: dict[str, Any]) -> Recipient | None:
-    """The recipient as they are now (addresses are read when sending, never kept in the log)."""
-    return next(
-        (r for r in kind.recipients(ctx) if (r.kind, r.id) == (row["recipient_kind"], row["recipient_id"])), None
-    )
-
-
-def _email(
-    settings: NotifySettings,
-    kind: NotificationType,
-    to: Recipient,
-    address: str,
-    data: dict[str, Any],
-    delivery_id: str,
-    ctx: Context,
-) -> str:
-    templates = json.loads(settings.email_templates or "{}")
-    template = templates.get(kind.name)
-    if not template:
-        raise SendFailed(f"no SendGrid template is configured for {kind.name} (RX_NOTIFY_EMAIL_TEMPLATES)", False)
-    if not settings.sendgrid_api_key.get_secret_value():
-        raise SendFailed("SENDGRID_API_KEY is not set", False)
-    provider = EmailProvider(
-        settings.sendgrid_api_key.get_secret_value(),
-        settings.sendgrid_api_host,
-        settings.from_email,
-        settings.from_name,
-    )
-    url = None if kind.urgent else unsubscribe.link(settings.public_url, settings.link_secret.get_secret_value(),
-                                                     to.kind, to.id)  # fmt: skip
-    data = data | ({"unsubscribe_url": url} if url else {})
-    return provider.send(address, to.name, template, data, delivery_id, kind.attachments(ctx), url)
-
-
-def _sms(settings: NotifySettings) -> SmsProvider:
-    if not (settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value()):
-        raise SendFailed("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set", False)
-    return SmsProvider(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token.get_secret_value(),
-        settings.twilio_from_number,
-        settings.twilio_messaging_service_sid,
-        settings.twilio_api_base,
-    )
-
-
+# --- delivering messages -------------------------------------------------------------------------------------------
 def process(c: Caller, message_id: str) -> dict[str, Any]:
-    """Claim one outbox message, fan it out, mark it done, and send what may go now."""
+    """Claim one outbox message (a retry, or one whose lease ran out), fan it out, mark it done, and send what may
+    go now."""
     message = outbox.claim(c.tables, message_id, c.now_fresh())
     if message is None:
         return {"message": message_id, "outcome": "not_due"}
     try:
-        to_send = fan_out(c, message)
+        planned = plan(c, message)
+        created = {p.row_id for p in planned if deliveries.create(c.tables, p.row_id, p.row, p.readers)}
     except Exception as exc:
         outbox.settle(c.tables, message, c.now_fresh(), error=f"{type(exc).__name__}: {exc}")
         raise
     outbox.settle(c.tables, message, c.now_fresh())
+    to_send = [p.send_now for p in planned if p.send_now and p.row_id in created]
     return {"message": message_id, "outcome": "fanned_out", "sent": [send_claimed(c, d) for d in to_send]}
+
+
+def process_fresh(c: Caller) -> dict[str, Any]:
+    """Take up to BATCH new messages at once, fan them out concurrently, write their deliveries together, mark them
+    done in one write and send what may go now as a batch. A message whose fan-out fails is retried on its own."""
+    messages = outbox.claim_fresh(c.tables, TOPICS, c.now_fresh(), BATCH)
+    if not messages:
+        return {"messages": 0}
+    plans = c.each(lambda m: _plan_or_error(c, m), messages)
+    for message, (_planned, error) in zip(messages, plans, strict=True):
+        if error:
+            outbox.settle(c.tables, message, c.now_fresh(), error=error)
+    planned = [p for found, error in plans if not error for p in found]
+    created = deliveries.create_many(c.tables, [(p.row_id, p.row, p.readers) for p in planned])
+    outbox.settle_sent(c.tables, [m["$id"] for m, (_p, error) in zip(messages, plans, strict=True) if not error],
+                       c.now_fresh())  # fmt: skip
+    sent = send_batch(c, [p.send_now for p in planned if p.send_now and p.row_id in created])
+    return {"messages": len(messages), "failed": sum(1 for _p, error in plans if error), "deliveries": dict(sent)}
+
+
+def _plan_or_error(c: Caller, message: dict[str, Any]) -> tuple[list[Planned], str | None]:
+    try:
+        return plan(c, message), None
+    except Exception as exc:
+        return [], f"{type(exc).__name__}: {exc}"
 
 
 # --- triggers ------------------------------------------------------------------------------------------------------
@@ -253,18 +142,22 @@ def process(c: Caller, message_id: str) -> dict[str, Any]:
 def outbox_event(c: Caller, params: OutboxEvent) -> dict[str, Any]:
     """An `outbox` row was created: deliver it now if it is a notification."""
     system_only(c)
-    message_id = outbox.event_message(params.payload, TYPES)
-    return process(c, message_id) if message_id else {"outcome": "not_a_notification"}
+    if security.is_account_event(params.event):
+        return security.record(c, params.event, params.payload)
+    if not outbox.event_message(params.payload, TYPES):
+        return {"outcome": "not_a_notification"}
+    return process_fresh(c)  # this message, or the batch another execution took it in
 
 
 @actions.action("sweep", Sweep, guests=True)
 def sweep(c: Caller, _params: Sweep) -> dict[str, Any]:
     """Every minute: messages an event missed or whose retry is due, then deliveries whose time has come."""
     system_only(c)
+    fresh = process_fresh(c)
     now = c.now_fresh()
     processed = [process(c, m["$id"])["outcome"] for m in outbox.due(c.tables, TOPICS, now)]
     sent = [send(c, d["$id"]) for d in deliveries.due(c.tables, now)]
-    return {"messages": len(processed), "deliveries": sent}
+    return {"messages": fresh["messages"] + len(processed), "deliveries": sent}
 
 
 # --- the log and preferences -----------------------------------------------------------------------------------------

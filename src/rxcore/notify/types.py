@@ -148,6 +148,23 @@ def _appointment_data(ctx: Context, to: Recipient) -> dict[str, Any]:
             "appointment_id": row.get("$id")}  # fmt: skip
 
 
+# --- security ----------------------------------------------------------------------------------------------------
+SECURITY_CHANGES = {"password": "password", "email": "e-mail address", "phone": "phone number",
+                    "mfa": "two-step sign-in"}  # fmt: skip
+
+
+def _account_owner(ctx: Context) -> list[Recipient]:
+    found = recipients.user(ctx.client, ctx.payload["userId"], ZoneInfo("UTC"))
+    return [found] if found else []
+
+
+def _security_data(ctx: Context, to: Recipient) -> dict[str, Any]:
+    change = ctx.payload["change"]
+    changed = datetime.fromisoformat(ctx.payload["changedAt"].replace("Z", "+00:00"))
+    return {"first_name": to.name, "change": change, "what": SECURITY_CHANGES.get(change, change),
+            "changed_at_utc": changed.astimezone(ZoneInfo("UTC")).strftime("%d/%m/%Y %H:%M UTC")}  # fmt: skip
+
+
 TYPES: dict[str, NotificationType] = {
     t.name: t
     for t in (
@@ -189,6 +206,12 @@ TYPES: dict[str, NotificationType] = {
         NotificationType(
             "appointment.cancelled", ("email",), _appointment_both, _appointment_data,
             lambda d: f"The consultation with {d['doctor_name']} at {d['starts_local']} was cancelled.",
+        ),
+        NotificationType(
+            "security.notice", ("email", "sms"), _account_owner, _security_data,
+            lambda d: f"Your account's {d['what']} was changed on {d['changed_at_utc']}. If this was not you, reset "
+                      "your password now and tell your clinic.",
+            urgent=True,
         ),
         NotificationType(
             "subscription.payment_failed", ("email",), _owners, _wallet_data,

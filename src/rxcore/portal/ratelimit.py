@@ -47,14 +47,15 @@ def window_start(now: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, now.tzinfo)
 
 
-def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
-    """Count one attempt against `limit` for `key`; RateLimited when the window is already full."""
+def hit(tables: Tables, limit: Limit, key: str, now: datetime, cost: int = 1) -> None:
+    """Count `cost` (one attempt; a block of sends; a text's price) against `limit` for `key`; RateLimited when it
+    does not fit in what is left of the window (nothing is counted then)."""
     start = window_start(now, limit.window)
     row_id = derived_id(limit.name, key, start.timestamp())
     retry = max(1, int((start + limit.window - now).total_seconds()))
     for _ in range(3):
         try:
-            tables.increment(TABLE, row_id, "count", 1, max=limit.attempts)
+            tables.increment(TABLE, row_id, "count", cost, max=limit.attempts)
             return
         except AppwriteException as exc:
             if exc.code == 404:
@@ -63,8 +64,10 @@ def hit(tables: Tables, limit: Limit, key: str, now: datetime) -> None:
                         "limit": limit.name,
                         "window_start": iso(start),
                         "expires_at": iso(start + limit.window),
-                        "count": 1,
+                        "count": cost,
                     }
+                    if cost > limit.attempts:
+                        raise RateLimited(limit, retry)
                     tables.create(TABLE, row_id, row)
                     return
                 except AppwriteException as again:
