@@ -60,7 +60,7 @@ def main() -> int:
                 message = outbox.Message("wallet.low_balance", f"wallet.low_balance:bench:{secrets.token_hex(8)}:{n}",
                                          {"entityType": "individual", "entityId": prescriber, "balance": 5,
                                           "threshold": 10})  # fmt: skip
-                rows.append(world.tables.op("create", "outbox", outbox.message_id(message.key),
+                rows.append(world.tables.op("create", outbox.NOTIFICATIONS, outbox.message_id(message.key),
                                             outbox.message_row(message, now)))  # fmt: skip
             started = time.perf_counter()
             for start in range(0, len(rows), 100):  # as producers write them: in transactions (each row an event)
@@ -79,7 +79,7 @@ def main() -> int:
                     last_report = time.perf_counter()
             elapsed = time.perf_counter() - started
             deliveries = list(world.tables.each("notification_deliveries", [Query.equal("status", "sent")]))
-            created = {r["$id"]: parse(r["created_at"]) for r in world.tables.each("outbox", [Query.equal(
+            created = {r["$id"]: parse(r["created_at"]) for r in world.tables.each(outbox.NOTIFICATIONS, [Query.equal(
                 "topic", "wallet.low_balance")])}  # fmt: skip
             waits = [(parse(d["sent_at"]) - created[d["message_id"]]).total_seconds()
                      for d in deliveries if d["message_id"] in created]  # fmt: skip

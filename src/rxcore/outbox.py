@@ -29,27 +29,44 @@ from rxcore.clock import iso
 from rxcore.ids import derived_id
 from rxcore.tables import TableStore, update_if
 
-TABLE = "outbox"
+TABLE = "outbox"  # workflow messages: one feature acting on another (billing <-> booking)
+NOTIFICATIONS = "notification_outbox"  # messages to people: only notification-send wakes on its writes
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BACKOFF = (60, 300, 900, 3600, 3600 * 3, 3600 * 6, 3600 * 12)  # seconds after attempt 1, 2, ...
-# Every topic a feature writes; a consumer names the ones it takes.
-TOPICS = (
-    "prescription.ready",  # prescription-create, on signing
-    "prescription.dispensed",  # dispensing: what was supplied, supplies left, anything owed
-    "payment.succeeded",  # billing-process: a receipt to send
-    "payment.refunded",  # billing-process: a refund to confirm
-    "consultation.paid",  # billing-process: the appointment's order is paid (the booking confirms it)
-    "consultation.refunded",  # billing-process: the appointment's order was refunded
-    "consultation.refund_requested",  # appointment-booking: give an appointment's money back / cancel its order
-    "appointment.booked",  # appointment-booking: paid and confirmed (a confirmation to the patient)
-    "appointment.reminder",  # appointment-booking: 24 h and 1 h before (available_at), once each
-    "appointment.cancelled",  # appointment-booking: cancelled by either side
-    "subscription.payment_failed",  # billing-process: a renewal could not be charged (once per invoice)
-    "wallet.low_balance",  # a wallet fell under its owner's warning threshold (once per crossing)
-    "wallet.top_up_failed",  # an automatic top-up was declined: auto top-up is paused until saved again
-    "security.notice",  # notification-send, from Appwrite's account events: a password, e-mail, phone or MFA change
-)
+# Every topic a feature writes, and its table: a consumer's topics share one table, so that a message wakes only the
+# function that takes it (every write to a table starts each function subscribed to its create event; on a real
+# cluster an execution is a container call, and notifications are the bulk of all messages).
+TOPICS = {
+    "prescription.ready": NOTIFICATIONS,  # prescription-create, on signing
+    "prescription.dispensed": NOTIFICATIONS,  # dispensing: what was supplied, supplies left, anything owed
+    "payment.succeeded": NOTIFICATIONS,  # billing-process: a receipt to send
+    "payment.refunded": NOTIFICATIONS,  # billing-process: a refund to confirm
+    "consultation.paid": TABLE,  # billing-process: the appointment's order is paid (the booking confirms it)
+    "consultation.refunded": TABLE,  # billing-process: the appointment's order was refunded
+    "consultation.refund_requested": TABLE,  # appointment-booking: give an appointment's money back / cancel its order
+    "appointment.booked": NOTIFICATIONS,  # appointment-booking: paid and confirmed (a confirmation to the patient)
+    "appointment.reminder": NOTIFICATIONS,  # appointment-booking: 24 h and 1 h before (available_at), once each
+    "appointment.cancelled": NOTIFICATIONS,  # appointment-booking: cancelled by either side
+    "subscription.payment_failed": NOTIFICATIONS,  # billing-process: a renewal could not be charged (once per invoice)
+    "wallet.low_balance": NOTIFICATIONS,  # a wallet fell under its owner's warning threshold (once per crossing)
+    "wallet.top_up_failed": NOTIFICATIONS,  # an automatic top-up was declined: auto top-up is paused until saved again
+    "security.notice": NOTIFICATIONS,  # notification-send, from Appwrite's account events (password, e-mail, …)
+}
+
+
+def table_of(topic: str) -> str:
+    if topic not in TOPICS:
+        raise ValueError(f"unknown outbox topic {topic!r}: add it to rxcore.outbox.TOPICS")
+    return TOPICS[topic]
+
+
+def table_for(topics: list[str]) -> str:
+    """The one table a consumer's topics are written to."""
+    tables = {table_of(t) for t in topics}
+    if len(tables) != 1:
+        raise ValueError(f"a consumer's topics must share one outbox table, not {sorted(tables)}")
+    return tables.pop()
 
 
 @dataclass(frozen=True)
@@ -66,8 +83,7 @@ def message_id(key: str) -> str:
 
 
 def message_row(message: Message, now: datetime) -> dict[str, Any]:
-    if message.topic not in TOPICS:
-        raise ValueError(f"unknown outbox topic {message.topic!r}: add it to rxcore.outbox.TOPICS")
+    table_of(message.topic)  # a known topic
     return {
         "topic": message.topic,
         "key": message.key,
@@ -84,7 +100,7 @@ def message_row(message: Message, now: datetime) -> dict[str, Any]:
 def message_operation(tables: TableStore, message: Message, now: datetime) -> dict[str, Any]:
     """The transaction operation that writes `message` beside the change it reports. No permissions: only
     functions (with their keys) read the outbox."""
-    return tables.op("create", TABLE, message_id(message.key), message_row(message, now))
+    return tables.op("create", table_of(message.topic), message_id(message.key), message_row(message, now))
 
 
 def due(tables: TableStore, topics: list[str], now: datetime, limit: int = 50) -> list[dict[str, Any]]:
@@ -97,10 +113,10 @@ def due(tables: TableStore, topics: list[str], now: datetime, limit: int = 50) -
         Query.order_asc("next_attempt_at"),
         Query.limit(limit),
     ]
-    return tables.list(TABLE, queries)
+    return tables.list(table_for(topics), queries)
 
 
-def claim(tables: TableStore, message_id_: str, now: datetime) -> dict[str, Any] | None:
+def claim(tables: TableStore, message_id_: str, now: datetime, table: str = TABLE) -> dict[str, Any] | None:
     """Take one message for delivery, or None if it is not due or another consumer holds it (a compare-and-set:
     if anyone claims or settles it before our commit, our commit fails)."""
 
@@ -109,7 +125,7 @@ def claim(tables: TableStore, message_id_: str, now: datetime) -> dict[str, Any]
             return None
         return {"status": "sending", "attempts": row["attempts"] + 1, "next_attempt_at": iso(now + LEASE)}
 
-    return update_if(tables, TABLE, message_id_, take)
+    return update_if(tables, table, message_id_, take)
 
 
 def claim_fresh(tables: TableStore, topics: list[str], now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -123,13 +139,13 @@ def claim_fresh(tables: TableStore, topics: list[str], now: datetime, limit: int
         Query.less_than_equal("next_attempt_at", iso(now)),
         Query.limit(limit),
     ]
-    return tables.update_matching(TABLE, queries, {"status": "sending", "attempts": 1,
+    return tables.update_matching(table_for(topics), queries, {"status": "sending", "attempts": 1,
                                                    "next_attempt_at": iso(now + LEASE)})  # fmt: skip
 
 
-def settle_sent(tables: TableStore, ids: list[str], now: datetime) -> None:
+def settle_sent(tables: TableStore, table: str, ids: list[str], now: datetime) -> None:
     """Record that claimed messages were delivered, in one bulk write."""
-    tables.update_where(TABLE, ids, {"status": "sent", "last_error": None, "sent_at": iso(now)})
+    tables.update_where(table, ids, {"status": "sent", "last_error": None, "sent_at": iso(now)})
 
 
 def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | None = None) -> dict[str, Any]:
@@ -141,7 +157,7 @@ def settle(tables: TableStore, row: dict[str, Any], now: datetime, error: str | 
     else:
         wait = BACKOFF[min(row["attempts"], len(BACKOFF)) - 1]
         update = {"status": "failed", "last_error": error[:1000], "next_attempt_at": iso(now + timedelta(seconds=wait))}
-    return tables.update(TABLE, row["$id"], update)
+    return tables.update(table_of(row["topic"]), row["$id"], update)
 
 
 def payload_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +172,15 @@ def event_message(payload: dict[str, Any], topics: Any) -> str | None:
 
 
 def consume(
-    tables: TableStore, message_id_: str, now: Callable[[], datetime], handle: Callable[[dict[str, Any]], Any]
+    tables: TableStore,
+    message_id_: str,
+    now: Callable[[], datetime],
+    handle: Callable[[dict[str, Any]], Any],
+    table: str = TABLE,
 ) -> dict[str, Any]:
     """Deliver one message to `handle` (its payload): claim, run, settle. A failure is recorded for a retry with
     backoff and raised. Answers the outcome and what `handle` answered."""
-    message = claim(tables, message_id_, now())
+    message = claim(tables, message_id_, now(), table)
     if message is None:
         return {"message": message_id_, "outcome": "not_due"}
     try:

@@ -15,6 +15,7 @@ from appwrite.query import Query
 from appwrite.services.users import Users
 from stripe import WebhookSignature
 
+from rxcore.outbox import NOTIFICATIONS
 from rxcore.wallet import ledger
 from tests.support import stripe_local
 
@@ -467,11 +468,11 @@ def test_a_failed_renewal_tells_the_owner_once_per_invoice(billing, stripe_serve
     event = signed_event("invoice.payment_failed", invoice)
     outcomes = [deliver(rx, stripe_server, event).json()["outcome"] for _ in range(2)]
     assert outcomes == ["payment_failed", "duplicate"], outcomes
-    messages = rx.tables.list("outbox", [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
+    messages = rx.tables.list(NOTIFICATIONS, [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
     assert [m["key"] for m in messages if invoice["id"] in m["key"]] == [f"subscription.payment_failed:{invoice['id']}"]
     other = signed_event("invoice.payment_failed", invoice)  # Stripe's next retry fails too: no second notice
     assert deliver(rx, stripe_server, other).json()["outcome"] == "payment_failed"
-    messages = rx.tables.list("outbox", [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
+    messages = rx.tables.list(NOTIFICATIONS, [Query.equal("topic", "subscription.payment_failed"), Query.limit(100)])
     assert len([m for m in messages if invoice["id"] in m["key"]]) == 1
 
 

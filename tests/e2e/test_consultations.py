@@ -19,6 +19,7 @@ from appwrite.client import Client
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 
+from rxcore.outbox import NOTIFICATIONS
 from tests.support import stripe_local
 from tests.support.local_server import REPO, LocalServer, free_port
 from tests.support.rx_world import PASSWORD, build
@@ -198,7 +199,7 @@ def test_book_pay_chat_and_complete(world):
 def test_reminders_are_queued_once_each_before_the_start(world):
     patient(world, "rita")
     row = booked(world, "rita")
-    reminders = world.tables.list("outbox", [Query.equal("topic", "appointment.reminder"), Query.limit(100)])
+    reminders = world.tables.list(NOTIFICATIONS, [Query.equal("topic", "appointment.reminder"), Query.limit(100)])
     mine = {json.loads(r["payload"])["before"]: r for r in reminders if row["$id"] in r["key"]}
     assert set(mine) == {"24h", "1h"}
     starts = datetime.fromisoformat(row["starts_at"])

@@ -67,7 +67,7 @@ def sign_one(rx) -> dict:
 
 def state(rx, prescription_id: str) -> dict:
     """What a wait was waiting on, shown when it times out."""
-    message = rx.tables.get("outbox", message_id(f"prescription.ready:{prescription_id}")) or {}
+    message = rx.tables.get("notification_outbox", message_id(f"prescription.ready:{prescription_id}")) or {}
     rows = [(r["channel"], r["status"], r["attempts"], r["last_error"]) for r in deliveries_of(rx, prescription_id)]
     return {"outbox": {k: message.get(k) for k in ("status", "attempts", "last_error")}, "deliveries": rows}
 
@@ -112,7 +112,7 @@ def test_a_signed_prescription_reaches_the_patient_by_email_with_its_pdf_and_by_
     assert {r["channel"]: r["address_masked"] for r in rows} == {"email": "j***@example.test",
                                                                  "sms": "+44*******456"}  # fmt: skip
     assert len(emails_about(providers, number)) == 1 and len(sms_about(providers, number)) == 1
-    message = rx.tables.get("outbox", message_id(f"prescription.ready:{prescription['$id']}"))
+    message = rx.tables.get("notification_outbox", message_id(f"prescription.ready:{prescription['$id']}"))
     assert message["status"] == "sent"
 
 

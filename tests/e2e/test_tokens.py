@@ -233,7 +233,7 @@ def test_a_burst_of_100_deductions_starts_exactly_one_top_up(pool):
 
 
 def warnings(rx, wallet_id: str) -> list[dict]:
-    rows = rx.tables.list("outbox", [Query.equal("topic", "wallet.low_balance"), Query.limit(500)])
+    rows = rx.tables.list("notification_outbox", [Query.equal("topic", "wallet.low_balance"), Query.limit(500)])
     return [r for r in rows if r["key"].startswith(f"wallet.low_balance:{wallet_id}:")]
 
 
@@ -247,7 +247,7 @@ def test_a_declined_top_up_pauses_auto_top_up_and_tells_the_owner(pool):
     assert (code, answer["type"]) == (402, "wallet_insufficient_balance"), answer
     wallet = rx.tables.get("wallets", ledger.wallet_id("clinic", clinic))
     assert wallet["top_up_pending"] is None and "failed" in wallet["top_up_paused"]
-    failed = rx.tables.list("outbox", [Query.equal("topic", "wallet.top_up_failed"), Query.limit(100)])
+    failed = rx.tables.list("notification_outbox", [Query.equal("topic", "wallet.top_up_failed"), Query.limit(100)])
     assert any(clinic in r["payload"] for r in failed)
     code, shown = manage(rx, "pool_owner", "balance", clinicId=clinic)
     assert shown["wallet"]["autoTopUp"]["paused"] == wallet["top_up_paused"]

@@ -158,7 +158,7 @@ def test_a_change_its_audit_events_and_messages_land_together_and_a_lost_race_de
     assert len(decided) == 2 and tables.get("things", "t1")["n"] == 1
     chain = tables.list("audit_events", [])
     assert [e["action"] for e in chain] == ["thing.changed"] and audit.verify_chain(chain) is None
-    row = tables.get("outbox", outbox.message_id(message.key))
+    row = tables.get(outbox.NOTIFICATIONS, outbox.message_id(message.key))
     assert row["status"] == "pending" and outbox.payload_of(row) == {"prescriptionId": "rx1"}
 
 
@@ -179,20 +179,44 @@ def test_an_outbox_message_is_claimed_by_one_consumer_retried_with_backoff_then_
     message = outbox.Message("prescription.ready", "prescription.ready:rx9", {"prescriptionId": "rx9"})
     tables.commit([outbox.message_operation(tables, message, NOW)])
     [due] = outbox.due(tables, ["prescription.ready"], NOW)
-    claimed = outbox.claim(tables, due["$id"], NOW)
+    claimed = outbox.claim(tables, due["$id"], NOW, outbox.NOTIFICATIONS)
     assert claimed["status"] == "sending" and claimed["attempts"] == 1
-    assert outbox.claim(tables, due["$id"], NOW) is None  # held by the first consumer for its lease
+    assert (
+        outbox.claim(tables, due["$id"], NOW, outbox.NOTIFICATIONS) is None
+    )  # held by the first consumer for its lease
     failed = outbox.settle(tables, claimed, NOW, "provider answered 503")
     assert failed["status"] == "failed" and failed["next_attempt_at"].startswith("2026-12-04T09:31")
     assert outbox.due(tables, ["prescription.ready"], NOW) == []
     later = NOW
     for _ in range(outbox.MAX_ATTEMPTS - 1):
         later += timedelta(days=1)  # past the longest backoff
-        row = outbox.claim(tables, due["$id"], later)
+        row = outbox.claim(tables, due["$id"], later, outbox.NOTIFICATIONS)
         row = outbox.settle(tables, row, later, "still failing")
-    assert row["status"] == "dead" and outbox.claim(tables, due["$id"], later) is None
+    assert row["status"] == "dead" and outbox.claim(tables, due["$id"], later, outbox.NOTIFICATIONS) is None
     with pytest.raises(ValueError, match="unknown outbox topic"):
         outbox.message_row(outbox.Message("nobody.listens", "k", {}), NOW)
+
+
+def test_new_messages_are_taken_in_batches_that_never_overlap_and_only_when_due():
+    tables = MemoryTables()
+    later = NOW + timedelta(hours=1)
+    ops = [outbox.message_operation(tables, outbox.Message("wallet.low_balance", f"low:{n}", {"n": n}), NOW)
+           for n in range(5)]  # fmt: skip
+    ops.append(
+        outbox.message_operation(tables, outbox.Message("appointment.reminder", "r", {}, available_at=later), NOW)
+    )
+    tables.commit(ops)
+    topics = ["wallet.low_balance", "appointment.reminder"]
+    first = outbox.claim_fresh(tables, topics, NOW, limit=3)
+    second = outbox.claim_fresh(tables, topics, NOW, limit=3)
+    assert len(first) == 3 and len(second) == 2 and not {m["$id"] for m in first} & {m["$id"] for m in second}
+    assert {m["status"] for m in first + second} == {"sending"} and {m["attempts"] for m in first} == {1}
+    assert outbox.claim_fresh(tables, topics, NOW, limit=3) == []  # the reminder is not due yet
+    assert [m["topic"] for m in outbox.claim_fresh(tables, topics, later, limit=3)] == ["appointment.reminder"]
+    outbox.settle_sent(tables, outbox.NOTIFICATIONS, [m["$id"] for m in first], NOW)
+    assert {tables.get(outbox.NOTIFICATIONS, m["$id"])["status"] for m in first} == {"sent"}
+    with pytest.raises(ValueError, match="share one outbox table"):
+        outbox.table_for(["wallet.low_balance", "consultation.paid"])
 
 
 # --- a service, tested without the server ----------------------------------------------------------------------

@@ -249,7 +249,8 @@ def _payment_failed(
     )
     operations = [event_op(tables, event, invoice.id, "payment_failed", "", at)] if event is not None else []
     audit = [_audit(actor, "subscription.payment_failed", ours, {"invoice": invoice.id})]
-    told = tables.get(outbox.TABLE, outbox.message_id(message.key)) is not None  # Stripe's retries fail again
+    # Stripe's retries fail again: one notice per invoice
+    told = tables.get(outbox.table_of(message.topic), outbox.message_id(message.key)) is not None
     return Change(operations, audit, {"outcome": "payment_failed"}, messages=[] if told else [message])
 
 

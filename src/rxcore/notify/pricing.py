@@ -47,7 +47,7 @@ def parse_prices(configured: str) -> dict[str, dict[str, Decimal]]:
 def cost_units(channel: str, phone: str, body: str, prices: dict[str, dict[str, Decimal]]) -> int:
     """The price of one text in UNITs (rounded up), by channel, destination country and length."""
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone)) or "*"
+        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(phone).country_code)
     except phonenumbers.NumberParseException:
         region = "*"
     table = prices.get(channel, {})

@@ -36,7 +36,8 @@ def record(c: Caller, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         {"userId": user_id, "change": change, "changedAt": changed_at},
     )
     try:
-        c.tables.create(outbox.TABLE, outbox.message_id(message.key), outbox.message_row(message, c.now_fresh()))
+        row = outbox.message_row(message, c.now_fresh())
+        c.tables.create(outbox.NOTIFICATIONS, outbox.message_id(message.key), row)
     except Exception as exc:
         if not is_conflict(exc):
             raise

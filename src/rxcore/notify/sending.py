@@ -59,7 +59,7 @@ def send(c: Caller, delivery_id: str) -> str:
     row = deliveries.claim(c.tables, delivery_id, c.now_fresh())
     if row is None:
         return "skipped"
-    message = c.tables.get(outbox.TABLE, row["message_id"]) or {}
+    message = c.tables.get(outbox.NOTIFICATIONS, row["message_id"]) or {}
     kind = TYPES[row["type"]]
     ctx = context(c, message)
     return send_claimed(c, Claimed(row, kind, _recipient_again(ctx, kind, row), ctx))

@@ -98,7 +98,7 @@ def _readers(clinic_id: str | None, recipient: Recipient) -> list[str]:
 def process(c: Caller, message_id: str) -> dict[str, Any]:
     """Claim one outbox message (a retry, or one whose lease ran out), fan it out, mark it done, and send what may
     go now."""
-    message = outbox.claim(c.tables, message_id, c.now_fresh())
+    message = outbox.claim(c.tables, message_id, c.now_fresh(), outbox.NOTIFICATIONS)
     if message is None:
         return {"message": message_id, "outcome": "not_due"}
     try:
@@ -124,8 +124,8 @@ def process_fresh(c: Caller) -> dict[str, Any]:
             outbox.settle(c.tables, message, c.now_fresh(), error=error)
     planned = [p for found, error in plans if not error for p in found]
     created = deliveries.create_many(c.tables, [(p.row_id, p.row, p.readers) for p in planned])
-    outbox.settle_sent(c.tables, [m["$id"] for m, (_p, error) in zip(messages, plans, strict=True) if not error],
-                       c.now_fresh())  # fmt: skip
+    fanned_out = [m["$id"] for m, (_p, error) in zip(messages, plans, strict=True) if not error]
+    outbox.settle_sent(c.tables, outbox.NOTIFICATIONS, fanned_out, c.now_fresh())
     sent = send_batch(c, [p.send_now for p in planned if p.send_now and p.row_id in created])
     return {"messages": len(messages), "failed": sum(1 for _p, error in plans if error), "deliveries": dict(sent)}
 
