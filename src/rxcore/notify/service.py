@@ -29,7 +29,7 @@ from rxcore.wallet.access import CLINIC_ADMIN_ROLES
 
 actions = Dispatcher("notification-send", settings=NotifySettings, on_event="outbox_event", on_schedule="sweep")
 TOPICS = sorted(TYPES)
-BATCH = 50  # new messages one execution takes at once (a burst of events shares the work)
+BATCH = 100  # new messages one execution takes at once (a burst of events shares the work)
 
 
 # --- fan-out -------------------------------------------------------------------------------------------------------
