@@ -25,7 +25,8 @@ from tests.support.sdk import set_function_variable
 
 pytestmark = pytest.mark.e2e
 
-TEMPLATES = {"prescription.ready": "d-11111111111111111111111111111111", "prescription.dispensed": "d-3333",
+READY_EN, READY_CY = "d-11111111111111111111111111111111", "d-cccccccccccccccccccccccccccccccc"
+TEMPLATES = {"prescription.ready": {"default": READY_EN, "cy": READY_CY}, "prescription.dispensed": "d-3333",
              "payment.succeeded": "d-2222", "security.notice": "d-5555"}  # fmt: skip
 FROM_NUMBER = "+15005550006"
 TWILIO_TOKEN = "local-test-token"
@@ -94,7 +95,7 @@ def test_a_signed_prescription_reaches_the_patient_by_email_with_its_pdf_and_by_
     email = providers.wait_for(lambda: emails_about(providers, number))[0]
     body = email["body"]
     assert email["headers"]["Authorization"] == "Bearer SG.local-test"
-    assert body["template_id"] == TEMPLATES["prescription.ready"]
+    assert body["template_id"] == READY_EN
     assert body["personalizations"][0]["to"] == [{"email": "jane.doe@example.test", "name": "Jane"}]
     data = body["personalizations"][0]["dynamic_template_data"]
     assert data["clinic_name"] == "Riverside Online Clinic" and data["first_name"] == "Jane"
@@ -369,15 +370,13 @@ def test_a_password_change_sends_a_security_notice_even_to_someone_who_opted_out
     assert rx.execute("security", "notification-send", body)[0] == 200
     Account(person.client).update_password("a-new-long-passphrase-9", PASSWORD)
 
-    def notice(channel):
-        def found():
-            rows = rx.tables.list(deliveries.TABLE, [Query.equal("recipient_id", person.id),
-                                                     Query.equal("type", "security.notice")])  # fmt: skip
-            return [r for r in rows if r["channel"] == channel and r["status"] in ("sent", "delivered")]
+    def notices():  # the phone change and the password change, each by e-mail and SMS
+        rows = rx.tables.list(deliveries.TABLE, [Query.equal("recipient_id", person.id),
+                                                 Query.equal("type", "security.notice")])  # fmt: skip
+        done = [r for r in rows if r["status"] in ("sent", "delivered")]
+        return done if len(done) == 4 else None
 
-        return found
-
-    assert providers.wait_for(notice("email")) and providers.wait_for(notice("sms"))
+    assert sorted(r["channel"] for r in providers.wait_for(notices)) == ["email", "email", "sms", "sms"]
     emails = [r for r in providers.requests("sendgrid") if r["body"]["template_id"] == "d-5555"
               and r["body"]["personalizations"][0]["to"][0]["email"] == person.email]  # fmt: skip
     changes = sorted(e["body"]["personalizations"][0]["dynamic_template_data"]["change"] for e in emails)
@@ -408,3 +407,21 @@ def test_the_unsubscribe_link_in_an_email_turns_email_off(rx, providers):
         assert (rows["email"]["status"], rows["email"]["last_error"]) == ("suppressed", "opted out")
     finally:
         rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
+
+
+def test_a_patient_who_reads_welsh_gets_the_welsh_template_where_one_is_configured(rx, providers):
+    patient_id = rx.patients["uk"]["$id"]
+    body = {"action": "set_preferences", "patientId": patient_id, "language": "cy"}
+    code, answer = rx.execute("patient", "notification-send", body)
+    assert code == 200 and answer["preferences"]["language"] == "cy"
+    try:
+        prescription = sign_one(rx)
+        email = providers.wait_for(lambda: emails_about(providers, prescription["number"]))[0]
+        assert email["body"]["template_id"] == READY_CY
+        rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
+        assert rows["email"]["language"] == "cy"
+    finally:
+        rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": patient_id})
+    bad = {"action": "set_preferences", "patientId": patient_id, "language": "Welsh"}
+    code, refused = rx.execute("patient", "notification-send", bad)
+    assert (code, refused["type"]) == (400, "general_argument_invalid") and "language" in refused["message"]

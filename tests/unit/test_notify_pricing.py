@@ -1,4 +1,5 @@
-"""What a text costs against a clinic's daily spend cap (rxcore.notify.pricing)."""
+"""What a text costs against a clinic's daily spend cap (rxcore.notify.pricing), and which e-mail template a
+recipient gets (rxcore.notify.preferences)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,14 @@ def test_a_text_costs_its_parts_at_its_destination_country_price_rounded_up():
 def test_a_price_list_that_is_not_one_is_refused_by_name(configured):
     with pytest.raises(ValueError, match="RX_NOTIFY_TEXT_PRICES"):
         pricing.parse_prices(configured)
+
+
+def test_an_email_template_is_chosen_by_the_recipients_language_with_a_default():
+    from rxcore.notify.preferences import template_for
+
+    templates = {"a": "d-a", "b": {"en": "d-b-en", "cy": "d-b-cy"}, "c": {"default": "d-c", "cy": "d-c-cy"}}
+    assert template_for(templates, "a", "cy") == "d-a"  # one template for every language
+    assert template_for(templates, "b", "cy") == "d-b-cy"
+    assert template_for(templates, "b", None) == template_for(templates, "b", "fr") == "d-b-en"
+    assert template_for(templates, "c", "fr") == "d-c"
+    assert template_for(templates, "missing", "en") is None

@@ -29,6 +29,7 @@ class Preferences:
     quiet_start: time | None = None
     quiet_end: time | None = None
     timezone: str | None = None
+    language: str | None = None  # chooses the e-mail template where one is configured per language (`cy`, `en`)
 
     @classmethod
     def from_row(cls, row: dict[str, Any] | None) -> Preferences:
@@ -42,6 +43,7 @@ class Preferences:
             quiet_start=time.fromisoformat(row["quiet_start"]) if row.get("quiet_start") else None,
             quiet_end=time.fromisoformat(row["quiet_end"]) if row.get("quiet_end") else None,
             timezone=row.get("timezone"),
+            language=row.get("language"),
         )
 
     def allows(self, channel: str, type_name: str) -> bool:
@@ -50,6 +52,16 @@ class Preferences:
 
 def load(tables: TableStore, kind: str, recipient_id: str) -> Preferences:
     return Preferences.from_row(tables.get(TABLE, preferences_id(kind, recipient_id)))
+
+
+def template_for(templates: dict[str, Any], type_name: str, language: str | None) -> str | None:
+    """The SendGrid template of a type: one id for every language, or one per language (`{"en": "d-…", "cy": "d-…"}`)
+    with `default` (else `en`) for anyone whose language has none."""
+    entry = templates.get(type_name)
+    if isinstance(entry, str) or entry is None:
+        return entry
+    chosen = entry.get(language or "") or entry.get("default") or entry.get("en")
+    return chosen if isinstance(chosen, str) else None
 
 
 def quiet_until(prefs: Preferences, now: datetime, default_zone: ZoneInfo) -> datetime | None:

@@ -47,3 +47,4 @@ class SetPreferences(RequestModel):
     quiet_start: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     quiet_end: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: text(64) | None = None
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="e-mail language, e.g. `cy`")

@@ -18,7 +18,7 @@ from typing import Any
 
 from rxcore import outbox
 from rxcore.identity import Caller
-from rxcore.notify import deliveries, pricing, unsubscribe
+from rxcore.notify import deliveries, preferences, pricing, unsubscribe
 from rxcore.notify.failures import SendFailed
 from rxcore.notify.providers import EmailProvider, SmsProvider
 from rxcore.notify.recipients import Recipient
@@ -169,7 +169,7 @@ def _attempt(
     try:
         data = kind.data(ctx, recipient)
         if row["channel"] == "email":
-            return _email(settings, kind, recipient, address, data, row["$id"], ctx)
+            return _email(settings, kind, recipient, address, data, row, ctx)
         base = settings.public_url.rstrip("/")
         callback = f"{base}/twilio/status?delivery={row['$id']}" if base else None
         whatsapp = row["channel"] == "whatsapp"
@@ -189,10 +189,11 @@ def _recipient_again(ctx: Context, kind: NotificationType, row: dict[str, Any]) 
 
 def _email(
     settings: NotifySettings, kind: NotificationType, to: Recipient, address: str, data: dict[str, Any],
-    delivery_id: str, ctx: Context,
+    row: dict[str, Any], ctx: Context,
 ) -> str:  # fmt: skip
+    delivery_id, language = row["$id"], row.get("language")
     templates = json.loads(settings.email_templates or "{}")
-    template = templates.get(kind.name)
+    template = preferences.template_for(templates, kind.name, language)
     if not template:
         raise SendFailed(f"no SendGrid template is configured for {kind.name} (RX_NOTIFY_EMAIL_TEMPLATES)", False)
     if not settings.sendgrid_api_key.get_secret_value():

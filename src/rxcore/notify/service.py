@@ -65,6 +65,7 @@ def plan(c: Caller, message: dict[str, Any]) -> list[Planned]:
                 "recipient_id": recipient.id,
                 "user_id": recipient.user_id,
                 "channel": channel,
+                "language": prefs.language,
                 "address_masked": recipients.masked(address_of(recipient, channel)),
                 "status": "sending" if now_going else status,
                 "attempts": 1 if now_going else 0,
@@ -206,6 +207,7 @@ def set_preferences(c: Caller, params: SetPreferences) -> dict[str, Any]:
         "quiet_start": params.quiet_start,
         "quiet_end": params.quiet_end,
         "timezone": params.timezone,
+        "language": params.language,
         "consent_at": iso(c.now),
         "updated_at": iso(c.now),
     }
