@@ -425,3 +425,34 @@ def test_a_patient_who_reads_welsh_gets_the_welsh_template_where_one_is_configur
     bad = {"action": "set_preferences", "patientId": patient_id, "language": "Welsh"}
     code, refused = rx.execute("patient", "notification-send", bad)
     assert (code, refused["type"]) == (400, "general_argument_invalid") and "language" in refused["message"]
+
+
+def test_a_platform_admin_sends_a_notification_directly_once_per_key(rx, providers):
+    from appwrite.services.users import Users
+
+    admin = rx.user("platform_admin", "Pat Admin")
+    Users(rx.admin).update_labels(admin.id, ["admin"])
+    set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES",
+                          json.dumps(TEMPLATES | {"wallet.low_balance": "d-7777"}))  # fmt: skip
+    try:
+        body = {"action": "notify", "type": "wallet.low_balance", "key": "manual-1",
+                "payload": {"entityType": "individual", "entityId": rx.people["prescriber"].id, "balance": 3,
+                            "threshold": 10}}  # fmt: skip
+        first, again = rx.execute("platform_admin", "notification-send", body), rx.execute(
+            "platform_admin", "notification-send", body)  # fmt: skip
+        assert first[0] == 200 and first[1]["replayed"] is False, first
+        assert again == (200, {"messageId": first[1]["messageId"], "replayed": True})
+
+        def sent():
+            return [r for r in providers.requests("sendgrid") if r["body"]["template_id"] == "d-7777"
+                    and r["body"]["personalizations"][0]["dynamic_template_data"]["balance"] == 3]  # fmt: skip
+
+        assert len(providers.wait_for(sent)) == 1
+        time.sleep(1)
+        assert len(sent()) == 1  # the repeated request sent nothing more
+        code, refused = rx.execute("prescriber", "notification-send", body | {"key": "manual-2"})
+        assert (code, refused["type"]) == (403, "user_unauthorized")
+        code, refused = rx.execute("platform_admin", "notification-send", body | {"type": "nobody.listens"})
+        assert (code, refused["type"]) == (400, "general_argument_invalid") and "`type`" in refused["message"]
+    finally:
+        set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES", json.dumps(TEMPLATES))

@@ -19,6 +19,16 @@ class OutboxEvent(RequestModel):
     payload: dict[str, Any]
 
 
+class Notify(RequestModel):
+    """Send a notification of a known type now (platform admins): written to the outbox and delivered like any
+    feature's message; the same `key` sends once."""
+
+    type: text(48)
+    key: text(100) = Field(description="idempotency: the same key of the same type is sent once")
+    payload: dict[str, str | int | bool | None] = Field(max_length=20, description="ids, as the type's producer writes")
+    clinic_id: RowId | None = None
+
+
 class Sweep(RequestModel):
     """The schedule's execution (no body)."""
 

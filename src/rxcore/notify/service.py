@@ -15,12 +15,12 @@ from appwrite.query import Query
 from rxcore import audit, outbox
 from rxcore.actions import Dispatcher
 from rxcore.clock import iso
-from rxcore.errors import BadRequest, Forbidden, NotFound
+from rxcore.errors import BadRequest, Forbidden, NotFound, invalid_argument
 from rxcore.function_shell import FunctionRequest, Reply
-from rxcore.identity import Caller, system_only
+from rxcore.identity import Caller, is_platform_admin, system_only
 from rxcore.notify import deliveries, preferences, recipients, security, unsubscribe, webhooks
 from rxcore.notify.recipients import Recipient
-from rxcore.notify.requests import Deliveries, OutboxEvent, SetPreferences, Sweep
+from rxcore.notify.requests import Deliveries, Notify, OutboxEvent, SetPreferences, Sweep
 from rxcore.notify.sending import Claimed, address_of, context, send, send_batch, send_claimed
 from rxcore.notify.types import TYPES, NotificationType
 from rxcore.settings import NotifySettings
@@ -159,6 +159,26 @@ def sweep(c: Caller, _params: Sweep) -> dict[str, Any]:
     processed = [process(c, m["$id"])["outcome"] for m in outbox.due(c.tables, TOPICS, now)]
     sent = [send(c, d["$id"]) for d in deliveries.due(c.tables, now)]
     return {"messages": fresh["messages"] + len(processed), "deliveries": sent}
+
+
+@actions.action("notify", Notify)
+def notify(c: Caller, params: Notify) -> dict[str, Any]:
+    """Send a notification of a known type now (platform admins); the same key sends once."""
+    if not is_platform_admin(c):
+        raise Forbidden("user_unauthorized", "Only platform admins may send notifications directly.")
+    if params.type not in TYPES:
+        raise invalid_argument(f"`type` must be one of {', '.join(TOPICS)}.")
+    message = outbox.Message(params.type, f"{params.type}:admin:{params.key}", params.payload, params.clinic_id)
+    row_id = outbox.message_id(message.key)
+    event = c.event("admin", "notification.requested", "notification", row_id, params.clinic_id, None,
+                    type=params.type, key=params.key)  # fmt: skip
+
+    def decide(_tx: str | None) -> audit.Change[dict[str, Any]] | dict[str, Any]:
+        if c.tables.get(outbox.NOTIFICATIONS, row_id) is not None:  # sent before (or by a twin just now)
+            return {"messageId": row_id, "replayed": True}
+        return audit.Change([], [event], {"messageId": row_id, "replayed": False}, messages=[message])
+
+    return audit.commit_with_audit(c.tables, decide, c.now_fresh)
 
 
 # --- the log and preferences -----------------------------------------------------------------------------------------
