@@ -456,3 +456,76 @@ def test_a_platform_admin_sends_a_notification_directly_once_per_key(rx, provide
         assert (code, refused["type"]) == (400, "general_argument_invalid") and "`type`" in refused["message"]
     finally:
         set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES", json.dumps(TEMPLATES))
+
+
+EVERY_TYPE_TEMPLATES = {name: f"d-type-{n:02d}" for n, name in enumerate(sorted(
+    ["payment.succeeded", "payment.refunded", "wallet.low_balance", "wallet.top_up_failed", "appointment.booked",
+     "appointment.reminder", "appointment.cancelled", "subscription.payment_failed"]))}  # fmt: skip
+
+
+def test_every_type_reaches_its_recipients_with_its_template_and_data(rx, providers):
+    """Each type (prescription.ready, .dispensed and security.notice have their own tests above) through the
+    admin's `notify`, with real rows behind its ids: the provider request names the type's template, recipient and
+    data, and the texts of those with SMS."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from appwrite.id import ID
+    from appwrite.services.users import Users
+
+    patient, doctor = rx.people["patient"], rx.people["prescriber"]
+    Users(rx.admin).update_phone(patient.id, "+447700900555")
+    admin = rx.people.get("platform_admin") or rx.user("platform_admin", "Pat Admin")
+    Users(rx.admin).update_labels(admin.id, ["admin"])
+    set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES",
+                          json.dumps(TEMPLATES | EVERY_TYPE_TEMPLATES))  # fmt: skip
+    now = datetime.now(UTC)
+    payment_id, appointment_id = ID.unique(), ID.unique()
+    rx.tables.create("billing_payments", payment_id, {
+        "entity_type": "individual", "entity_id": patient.id, "user_id": patient.id, "kind": "consultation",
+        "description": "Online consultation", "currency": "gbp", "amount": 8000, "amount_refunded": 8000, "tokens": 0,
+        "tokens_reversed": 0, "status": "refunded", "stripe_customer_id": "cus_test", "request_digest": "0" * 64,
+        "history": "[]", "created_at": now.isoformat(), "updated_at": now.isoformat()})  # fmt: skip
+    starts = (now + timedelta(days=2)).replace(hour=14, minute=30, second=0, microsecond=0)
+    rx.tables.create("appointments", appointment_id, {
+        "slot_id": "slot-x", "clinic_id": rx.clinics["uk"], "doctor_id": doctor.id, "doctor_name": "Dr Pat Prescriber",
+        "patient_user_id": patient.id, "patient_name": "Pat Patient", "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(minutes=30)).isoformat(), "time_zone": "Europe/London", "language": "en",
+        "status": "booked", "price": 8000, "currency": "gbp", "price_kind": "new", "expires_at": now.isoformat(),
+        "idempotency_key": f"k-{appointment_id}", "created_at": now.isoformat()})  # fmt: skip
+    local_start = starts.astimezone(ZoneInfo("Europe/London")).strftime("%A %d %B %Y, %H:%M")
+    wallet = {"entityType": "individual", "entityId": doctor.id, "balance": 4, "threshold": 10, "invoice": "in_123"}
+    cases = {  # type: (payload, who gets the e-mail, data that must be there, SMS to the patient's phone or None)
+        "payment.succeeded": ({"paymentId": payment_id}, [patient], {"amount_minor": 8000, "currency": "gbp"}, None),
+        "payment.refunded": ({"paymentId": payment_id}, [patient], {"amount_refunded_minor": 8000}, None),
+        "wallet.low_balance": (wallet, [doctor], {"balance": 4, "threshold": 10}, None),
+        "wallet.top_up_failed": (wallet, [doctor], {"entity_type": "individual"}, None),
+        "subscription.payment_failed": (wallet, [doctor], {"invoice": "in_123"}, None),
+        "appointment.booked": ({"appointmentId": appointment_id}, [patient], {"starts_local": local_start},
+                               "Consultation with Dr Pat Prescriber booked: "),
+        "appointment.reminder": ({"appointmentId": appointment_id, "before": "24h"}, [patient], {"before": "24h"},
+                                 "Reminder: consultation with Dr Pat Prescriber at "),
+        "appointment.cancelled": ({"appointmentId": appointment_id, "by": "doctor"}, [patient, doctor],
+                                  {"by": "doctor", "time_zone": "Europe/London", "starts_local": local_start}, None),
+    }  # fmt: skip
+    try:
+        for kind, (payload, _to, _data, _sms) in cases.items():
+            body = {"action": "notify", "type": kind, "key": f"every-{appointment_id}", "payload": payload}
+            assert rx.execute("platform_admin", "notification-send", body)[0] == 200
+        for kind, (_payload, to, data, sms) in cases.items():
+            template = EVERY_TYPE_TEMPLATES[kind]
+
+            def emails(template=template, to=to):
+                found = [r["body"] for r in providers.requests("sendgrid") if r["body"]["template_id"] == template]
+                return found if len(found) >= len(to) else None
+
+            sent = providers.wait_for(emails)
+            assert sorted(b["personalizations"][0]["to"][0]["email"] for b in sent) == sorted(p.email for p in to)
+            shown = sent[0]["personalizations"][0]["dynamic_template_data"]
+            assert data.items() <= shown.items(), (kind, shown)
+            if sms:
+                texts = providers.wait_for(lambda sms=sms: [r for r in providers.requests("twilio")
+                                                            if r["body"].get("Body", "").startswith(sms)])  # fmt: skip
+                assert texts[0]["body"]["To"] == "+447700900555"
+    finally:
+        set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES", json.dumps(TEMPLATES))

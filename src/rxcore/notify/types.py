@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from appwrite.exception import AppwriteException
 from appwrite.services.storage import Storage
 
+from rxcore.clock import clinic_zone
 from rxcore.notify import recipients
 from rxcore.notify.failures import SendFailed
 from rxcore.notify.recipients import Recipient
@@ -135,7 +136,10 @@ def _appointment_both(ctx: Context) -> list[Recipient]:
     row = _appointment(ctx)
     if not row:
         return []
-    doctor = recipients.user(ctx.client, row["doctor_id"], ZoneInfo("UTC"))
+    clinic = ctx.tables.get("clinics", row["clinic_id"]) or {}
+    doctor = recipients.user(
+        ctx.client, row["doctor_id"], clinic_zone(clinic.get("country", "UK"), clinic.get("state"))
+    )
     return _appointment_patient(ctx) + ([doctor] if doctor else [])
 
 
