@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import xlsxwriter
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
@@ -191,25 +192,28 @@ def tasmanian_botanics(folder: Path) -> Path:
     return _save(book, "tasmanian-botanics.xlsx", folder)
 
 
-def big(count: int, path: Path) -> Path:
+def big(count: int, path: Path, price_offset: int = 0) -> Path:
     """`count` distinct flower and oil products in the Tasmanian Botanics layout (for the benchmark and the
-    file-size tests)."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("Tasmanian Botanics Product List")
-    sheet.append(TB_HEADER)
+    file-size tests), written as Excel writes a sheet: text in the shared-strings table and the sheet's dimension
+    stated (XlsxWriter). openpyxl writes every text inline and, in write-only mode, no dimension, which makes a reader
+    parse twice as much XML as it would for a supplier's real export. `price_offset` is added to every price."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Tasmanian Botanics Product List")
+    sheet.write_row(0, 0, TB_HEADER)
     for n in range(count):
         if n % 3:
             thc = 15 + n % 15
-            sheet.append(["Tasmanian Botanics", f"THC {thc} Cultivar {n:05d}", f"THC {thc}% / CBD <1%",
-                          "Dried Flower", f"{10 + 5 * (n % 3)} g", "Jar", "S8", "5", 50 + n % 40, 90 + n % 60,
-                          "SAS-B / AP", ""])  # fmt: skip
+            row = ["Tasmanian Botanics", f"THC {thc} Cultivar {n:05d}", f"THC {thc}% / CBD <1%", "Dried Flower",
+                   f"{10 + 5 * (n % 3)} g", "Jar", "S8", "5", 50 + n % 40 + price_offset,
+                   90 + n % 60 + price_offset, "SAS-B / AP", ""]  # fmt: skip
         else:
             cbd = 10 + n % 90
-            sheet.append(["Tasmanian Botanics", f"CBD {cbd} Oil {n:05d}", f"CBD {cbd} mg/mL, THC <1 mg/mL",
-                          "Oral Liquid", "25 mL", "Bottle", "S4", "1", 80 + n % 30, 120 + n % 50, "SAS-B / AP",
-                          ""])  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+            row = ["Tasmanian Botanics", f"CBD {cbd} Oil {n:05d}", f"CBD {cbd} mg/mL, THC <1 mg/mL", "Oral Liquid",
+                   "25 mL", "Bottle", "S4", "1", 80 + n % 30 + price_offset, 120 + n % 50 + price_offset,
+                   "SAS-B / AP", ""]  # fmt: skip
+        sheet.write_row(n + 1, 0, row)
+    book.close()
     return path
 
 

@@ -27,7 +27,6 @@ from appwrite.input_file import InputFile  # noqa: E402
 from appwrite.services.functions import Functions  # noqa: E402
 from appwrite.services.storage import Storage  # noqa: E402
 from appwrite.services.users import Users  # noqa: E402
-from openpyxl import load_workbook  # noqa: E402
 from scripts import make_supplier_fixtures  # noqa: E402
 from scripts.bench.common import machine_line, save_summary  # noqa: E402
 from scripts.bench.world import start_world  # noqa: E402
@@ -54,16 +53,6 @@ def show(name: str, result: dict) -> None:
     print(f"{name:28s} {result['wall_s']:6.2f} s (function {result['inside_s']:5.2f} s)  {counts}", flush=True)
 
 
-def repriced(source: Path, target: Path) -> Path:
-    book = load_workbook(source)
-    sheet = book.active
-    for row in sheet.iter_rows(min_row=2):
-        if isinstance(row[9].value, (int, float)):
-            row[9].value = row[9].value + 1
-    book.save(target)
-    return target
-
-
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--rows", type=int, default=20_000)
@@ -72,7 +61,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-suppliers-") as tmp:
         folder = Path(tmp)
         big = make_supplier_fixtures.big(args.rows, folder / "big.xlsx")
-        changed = repriced(big, folder / "big-repriced.xlsx")
+        changed = make_supplier_fixtures.big(args.rows, folder / "big-repriced.xlsx", price_offset=1)
         server, world = start_world(folder)
         try:
             Users(world.admin).update_labels(world.user("supplier_admin", "Supplier Admin").id, ["supplieradmin"])
