@@ -27,7 +27,7 @@ from rxcore.patients import AU_STATES, normalise_patient
 from rxcore.tables import Tables
 
 ROLE_BODIES = {
-    ("UK", "prescriber"): ("GMC", "NMC", "GPhC", "HCPC"),
+    ("UK", "prescriber"): ("GMC", "NMC", "GPhC", "HCPC", "GDC"),
     ("UK", "pharmacist"): ("GPhC",),
     ("AU", "prescriber"): ("AHPRA",),
     ("AU", "pharmacist"): ("AHPRA",),

@@ -304,3 +304,27 @@ def test_the_controlled_drug_report_for_clinic_admins(rx):
         [Query.equal("chain", rx.clinics["uk"]), Query.equal("action", "report.controlled_drugs_viewed")],
     )
     assert len(events) >= 3
+
+
+def test_an_australian_item_marked_brand_substitution_not_permitted_prints_and_signs_the_mark(rx):
+    """Issue 14.12: the PBS mark is printed under the item and signed (it decides what may be supplied); a UK item
+    cannot carry it."""
+    import pypdfium2
+    from appwrite.services.storage import Storage
+
+    cbd = {"code": MEDICINES["cbd_oil"]["code"], "dose": "0.5 mL twice a day", "quantity": 25, "unit": "mL",
+           "brandSubstitutionNotPermitted": True}  # fmt: skip
+    signed = signed_prescription(rx, [cbd], who="au_prescriber", clinic="au", patient="au")
+    assert signed["items"][0]["brand_substitution_not_permitted"] is True
+    content = Storage(rx.people["au_prescriber"].client).get_file_download(
+        "prescription_pdfs", signed["prescription"]["$id"]
+    )
+    text = "\n".join(page.get_textpage().get_text_range() for page in pypdfium2.PdfDocument(content))
+    assert "Brand substitution not permitted" in text
+    rx.tables.update("prescription_items", signed["items"][0]["$id"], {"brand_substitution_not_permitted": False})
+    code, verified = rx.execute("au_pharmacist", "dispensing",
+                                {"action": "verify", "number": signed["prescription"]["number"]})  # fmt: skip
+    assert code == 200 and verified["verification"]["dispensable"] is False, "the mark is signed"
+    code, refused = rx.prescribe("prescriber", clinicId=rx.clinics["uk"], patientId=rx.patients["uk"]["$id"],
+                                 items=[uk_item(brandSubstitutionNotPermitted=True)])  # fmt: skip
+    assert (code, refused["type"]) == (400, "brand_substitution_au_only")

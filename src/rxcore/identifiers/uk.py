@@ -51,6 +51,7 @@ REGISTRATION_PATTERNS = {
     "GPhC": (r"\d{7}", "a GPhC registration number has 7 digits"),
     "NMC": (r"\d{2}[A-Z]\d{4}[A-Z]", "an NMC PIN looks like 12A3456E"),
     "HCPC": (r"[A-Z]{2}\d{6}", "an HCPC registration looks like PH095159"),
+    "GDC": (r"\d{1,6}", "a GDC registration number has up to 6 digits"),
     "AHPRA": (r"[A-Z]{3}\d{10}", "an AHPRA registration number is 3 letters and 10 digits, like MED0000932846"),
 }
 

@@ -20,6 +20,8 @@ ITEM_FIELDS = ("medicine_code", "name", "dose", "unit", "quantity_words", "repea
 # A supplier product's item also signs what makes it lawful to supply; only such items carry these keys, so the
 # snapshots signed before they existed verify as they did.
 SUPPLIER_FIELDS = ("supplier_product_id", "pathway", "approval_number", "artg", "tga_category")
+# Marks only some items carry (absent from snapshots signed before they existed, and from items without them).
+MARK_FIELDS = ("brand_substitution_not_permitted",)
 PRESCRIPTION_FIELDS = (
     "number",
     "clinic_id",
@@ -65,6 +67,9 @@ def live_view(prescription: dict[str, Any], items: list[dict[str, Any]]) -> dict
         {"id": item["$id"], "line": item["line"], "quantity": _quantity(item["quantity"])}
         | {field: item.get(field) for field in ITEM_FIELDS}
         | ({field: item.get(field) for field in SUPPLIER_FIELDS} if item.get("supplier_product_id") else {})
+        # decides what may be supplied, so it is signed; only items that carry it have the key (older snapshots
+        # verify as they did)
+        | {field: True for field in MARK_FIELDS if item.get(field)}
         | {"supplies_allowed": item.get("supplies_allowed"), "controlled": bool(item.get("controlled"))}
         for item in sorted(items, key=lambda row: row["line"])
     ]
@@ -130,7 +135,7 @@ def matches_rows(signed: dict[str, Any], prescription: dict[str, Any], items: li
         return False
     if len(signed["items"]) != len(live["items"]):
         return False
-    keys = ("id", "line", "quantity", *ITEM_FIELDS, *SUPPLIER_FIELDS)
+    keys = ("id", "line", "quantity", *ITEM_FIELDS, *SUPPLIER_FIELDS, *MARK_FIELDS)
     return all(
         {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys} and _supply_terms(a) == _supply_terms(b)
         for a, b in zip(signed["items"], live["items"], strict=True)

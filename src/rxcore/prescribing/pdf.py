@@ -28,6 +28,7 @@ PEOPLE = 66 * mm  # the clinic and prescriber, then the patient and validity, on
 ROW = 30 * mm  # the first of those rows, unless a block is longer (see `_first_row`)
 FIRST_PAGE_ROOM = HEIGHT - 38 * mm - PEOPLE - 20 - SIGNATURE_AREA  # below the clinic, prescriber and patient
 NEXT_PAGE_ROOM = HEIGHT - 38 * mm - 16 * mm - 20 - SIGNATURE_AREA  # below the one-line patient reminder
+ITEMS_PER_PAGE = 3  # Australia: three items a script (PBS); UK: an EPS token holds four, three is good practice
 
 
 def _qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
@@ -67,14 +68,25 @@ KINDS = {
     "NMC": "Nurse independent prescriber",
     "GPhC": "Pharmacist independent prescriber",
     "HCPC": "Allied health independent prescriber",
+    "GDC": "Dentist",
     "AHPRA": "Medical practitioner",
+    "AHPRA DEN": "Dental practitioner",  # an AHPRA number's prefix names the profession: DEN dental, MED medical
 }
+
+
+def _kind(registration: str) -> str:
+    body = registration.split(" ", 1)[0]
+    return "AHPRA DEN" if registration.startswith("AHPRA DEN") else body
 
 
 def kind_of_prescriber(registration: str) -> str:
     """ "GMC 1234567" -> "Doctor · GMC 1234567"."""
-    body = registration.split(" ", 1)[0]
-    return f"{KINDS[body]} · {registration}" if body in KINDS else registration
+    kind = _kind(registration)
+    return f"{KINDS[kind]} · {registration}" if kind in KINDS else registration
+
+
+def is_dentist(registration: str) -> bool:
+    return _kind(registration) in ("GDC", "AHPRA DEN")
 
 
 def day(value: str | None) -> str:
@@ -94,6 +106,10 @@ def _item_lines(snapshot: dict[str, Any], item: dict[str, Any]) -> list[tuple[st
     details.append(repeats)
     if item.get("days_supply"):
         details.append(f"Days' supply: {item['days_supply']}")
+    if item.get("brand_substitution_not_permitted"):
+        details.append("Brand substitution not permitted")
+    if item["controlled"] and is_dentist(snapshot["prescriber"]["registration"]):
+        details.append("For dental treatment only")  # Misuse of Drugs Regulations 2001 reg 15(1)(d); ACT reg 41
     if item.get("schedule"):
         label = f"Schedule {item['schedule']}" if snapshot["country"] == "UK" else item["schedule"]
         details.append(f"CONTROLLED DRUG - {label}" if item["controlled"] else f"Poisons Standard {label}")
@@ -107,15 +123,27 @@ def _item_lines(snapshot: dict[str, Any], item: dict[str, Any]) -> list[tuple[st
     return lines
 
 
+def own_page(snapshot: dict[str, Any], item: dict[str, Any]) -> bool:
+    """An item that goes on a page of its own: a UK Schedule 2 or 3 controlled drug (its own legal particulars,
+    checked line by line before supply), an Australian Schedule 8 item (alone on the script in Queensland; we do
+    it everywhere) or an item of an authority prescription (one authority item a script: PBS)."""
+    if snapshot["country"] == "UK":
+        return bool(item.get("controlled")) and str(item.get("schedule")) in ("2", "3")
+    return item.get("schedule") == "S8" or bool(snapshot.get("authority_number"))
+
+
 def _pages(snapshot: dict[str, Any]) -> list[list[list[tuple[str, str]]]]:
-    """Items laid out on pages: the first page has the people above them, later ones a one-line reminder; every page
-    keeps the bottom free for the signature block, which closes the last one."""
+    """Items laid out on pages: at most ITEMS_PER_PAGE a page, those that need one (`own_page`) alone after the
+    others; the first page has the people above them, later ones a one-line reminder; every page keeps the bottom
+    free for the signature block, which closes the last one."""
     pages: list[list[list[tuple[str, str]]]] = [[]]
     room = FIRST_PAGE_ROOM - _extra(snapshot)
-    for item in snapshot["items"]:
+    ordered = sorted(snapshot["items"], key=lambda item: own_page(snapshot, item))  # stable: the others first
+    for item in ordered:
         lines = _item_lines(snapshot, item)
         needed = 14 + 13 * (len(lines) - 1) + 6
-        if needed > room and pages[-1]:
+        full = needed > room or len(pages[-1]) >= ITEMS_PER_PAGE
+        if pages[-1] and (full or own_page(snapshot, item)):
             pages.append([])
             room = NEXT_PAGE_ROOM
         pages[-1].append(lines)
@@ -208,10 +236,10 @@ def _items(canvas: Canvas, blocks: list[list[tuple[str, str]]], y: float) -> flo
     return y
 
 
-def _no_more_items(canvas: Canvas, y: float) -> None:
-    """Unused item space is cancelled, so nothing can be added above the signature (BNF; PBS guidance)."""
+def _no_more_items(canvas: Canvas, y: float, last: bool) -> None:
+    """Unused item space is cancelled on every page, so nothing can be added (BNF; PBS guidance)."""
     canvas.setFont(fonts.OBLIQUE, 9)
-    canvas.drawString(MARGIN, y, "No more items on this prescription.")
+    canvas.drawString(MARGIN, y, "No more items on this prescription." if last else "No more items on this page.")
     canvas.line(MARGIN + 62 * mm, y + 3, WIDTH - MARGIN, SIGNATURE_AREA - 4 * mm)
 
 
@@ -266,8 +294,8 @@ def render(snapshot: dict[str, Any], fingerprint: str) -> bytes:
         else:
             _reminder(canvas, snapshot)
             bottom = _items(canvas, blocks, HEIGHT - 38 * mm - 16 * mm)
+        _no_more_items(canvas, bottom - 10, last=page == len(pages))
         if page == len(pages):
-            _no_more_items(canvas, bottom - 10)
             _signature(canvas, snapshot, fingerprint)
         else:
             canvas.setFont(fonts.OBLIQUE, 9)

@@ -232,6 +232,7 @@ def _item_row(prescription_id: str, item: Any) -> dict[str, Any]:
         "repeats": r.repeats,
         "min_interval_days": item.min_interval_days,
         "days_supply": r.days_supply,
+        "brand_substitution_not_permitted": r.no_brand_substitution,
         "clinical_justification": r.justification,
         "schedule": item.schedule,
         "controlled": item.controlled,

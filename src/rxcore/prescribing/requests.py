@@ -31,6 +31,9 @@ class ItemLine(RequestModel):
     repeats: int | None = Field(None, ge=0, le=MAX_REPEATS)
     repeat_interval_days: int | None = Field(None, ge=1, le=365)
     days_supply: int | None = Field(None, ge=1, le=366)
+    brand_substitution_not_permitted: bool = Field(
+        False, description="Australia: the pharmacist may not supply another brand (PBS)"
+    )
     clinical_justification: text(2000) | None = None
 
     @model_validator(mode="after")
@@ -51,6 +54,7 @@ class ItemLine(RequestModel):
             repeats=self.repeats or 0,
             repeat_interval_days=self.repeat_interval_days,
             days_supply=self.days_supply,
+            no_brand_substitution=self.brand_substitution_not_permitted,
             justification=self.clinical_justification,
             supplier=self.supplier_product_id is not None,
             pathway=self.pathway,

@@ -131,6 +131,7 @@ class ItemRequest:
     supplier: bool = False  # `code` is a supplier product id
     pathway: str | None = None
     approval_number: str | None = None
+    no_brand_substitution: bool = False  # Australia (PBS): the brand prescribed is the brand supplied
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,12 @@ def check_items(
         if country == "UK" and product.type == "sup":
             raise RuleViolation(
                 "supplier_product_not_in_uk", f"Item {line}: supplier products are prescribed in Australia only."
+            )
+        if country == "UK" and request.no_brand_substitution:
+            raise RuleViolation(
+                "brand_substitution_au_only",
+                f"Item {line}: `brandSubstitutionNotPermitted` is an Australian (PBS) mark; in the UK a product "
+                "prescribed by brand is supplied as that brand.",
             )
         if country == "UK":
             checked.append(check_uk_item(line, product, request))

@@ -37,20 +37,47 @@ def test_names_in_any_script_print_as_written(given, family):
     assert "\ufffd" not in text and "■" not in text
 
 
+def _pages_of(snapshot: dict) -> list[str]:
+    return [page.get_textpage().get_text_range() for page in pypdfium2.PdfDocument(pdf.render(snapshot, "ABCD " * 16))]
+
+
 def test_a_long_prescription_repeats_its_header_and_patient_and_signs_the_last_page():
-    """Issue 14.11: eight items take two pages; each page says whose and which prescription it is and `page x of y`;
-    the signature and the codes close the last page; dates print DD/MM/YYYY (issue 14.12, in part)."""
+    """Issue 14.11: eight items take three pages (three a page at most: PBS, and UK good practice); each page says
+    whose and which prescription it is and `page x of y`, and cancels its unused space; the signature and the codes
+    close the last page; dates print DD/MM/YYYY (issue 14.12)."""
     snapshot = _snapshot("Łucja", "Żółć-Nguyễn")
     first = snapshot["items"][0]
     snapshot["items"] = [first | {"line": n, "id": f"i{n}", "name": f"Medicine {n} tablets"} for n in range(1, 9)]
-    document = pypdfium2.PdfDocument(pdf.render(snapshot, "ABCD " * 16))
-    pages = [page.get_textpage().get_text_range() for page in document]
-    assert len(pages) == 2
+    pages = _pages_of(snapshot)
+    assert len(pages) == 3
     for number, text in enumerate(pages, start=1):
-        assert snapshot["number"] in text and "Żółć-Nguyễn" in text and f"Page {number} of 2" in text
-    assert "Electronically signed" not in pages[0] and "Electronically signed" in pages[1]
-    assert "Medicine 8 tablets" in pages[1] and "Medicine 1 tablets" in pages[0]
+        assert snapshot["number"] in text and "Żółć-Nguyễn" in text and f"Page {number} of 3" in text
+    assert [sum(f"Medicine {n} tablets" in text for n in range(1, 9)) for text in pages] == [3, 3, 2]
+    assert "No more items on this page." in pages[0] and "No more items on this prescription." in pages[2]
+    assert "Electronically signed" not in pages[0] + pages[1] and "Electronically signed" in pages[2]
+    assert "Medicine 8 tablets" in pages[2] and "Medicine 1 tablets" in pages[0]
     assert "Date of birth: 01/01/1980" in pages[0] and "Date of prescribing: 10/03/2026" in pages[0]
+
+
+def test_schedule_2_and_3_drugs_and_australian_s8_or_authority_items_get_pages_of_their_own():
+    """Issue 14.12: items whose rules are checked line by line are not mixed with others (UK CD Schedule 2/3;
+    Australia: Schedule 8, and one authority item a script)."""
+    snapshot = _snapshot("Sam", "Citizen")
+    plain = snapshot["items"][0]
+    morphine = plain | {"line": 2, "id": "i2", "name": "Morphine 10mg tablets", "schedule": "2", "controlled": True}
+    diazepam = plain | {"line": 3, "id": "i3", "name": "Diazepam 5mg tablets", "schedule": "4", "controlled": True}
+    snapshot["items"] = [plain, morphine, diazepam]
+    uk = _pages_of(snapshot)
+    assert len(uk) == 2 and "Morphine" not in uk[0] and "Diazepam" in uk[0] and "Morphine 10mg" in uk[1]
+    assert "Amoxicillin" not in uk[1]
+
+    thc = plain | {"line": 2, "id": "i2", "name": "THC 10mg/mL oral liquid", "schedule": "S8", "controlled": True}
+    cbd = plain | {"line": 3, "id": "i3", "name": "CBD 100mg/mL oral liquid", "schedule": "S4", "controlled": False}
+    au = snapshot | {"country": "AU", "items": [plain, thc, cbd]}
+    pages = _pages_of(au)
+    assert len(pages) == 2 and "THC 10mg" in pages[1] and "CBD 100mg" in pages[0] and "CBD 100mg" not in pages[1]
+    authority = au | {"authority_number": "A1234567", "items": [plain, cbd]}
+    assert len(_pages_of(authority)) == 2
 
 
 def test_the_prescribers_own_address_and_phone_and_the_days_supply_are_printed_without_overlap():
@@ -70,3 +97,22 @@ def test_the_prescribers_own_address_and_phone_and_the_days_supply_are_printed_w
     phone_box = textpage.get_charbox(phone[0])
     patient_box = textpage.get_charbox(patient[0])
     assert phone_box[1] > patient_box[3], "the phone line sits above the patient row"
+
+
+DENTISTS = [("GDC 81234", "Dentist"), ("AHPRA DEN0001234567", "Dental practitioner")]
+
+
+@pytest.mark.parametrize("registration,kind", DENTISTS)
+def test_a_dentists_controlled_drug_says_for_dental_treatment_only(registration, kind):
+    """Issue 14.12: a dentist writes "for dental treatment only" on a controlled drug (MDR 2001 reg 15(1)(d); ACT)."""
+    snapshot = _snapshot("Sam", "Citizen")
+    plain = snapshot["items"][0]
+    diazepam = plain | {"line": 2, "id": "i2", "name": "Diazepam 5mg tablets", "schedule": "4", "controlled": True}
+    snapshot["items"] = [plain, diazepam]
+    snapshot["prescriber"]["registration"] = registration
+    text = _pages_of(snapshot)[0]
+    assert f"{kind} · {registration}" in text
+    assert text.count("For dental treatment only") == 1  # the controlled item only
+    assert text.index("For dental treatment only") > text.index("Diazepam 5mg tablets")
+    snapshot["prescriber"]["registration"] = "GMC 1234567"
+    assert "For dental treatment only" not in _pages_of(snapshot)[0]
