@@ -195,7 +195,7 @@ def test_a_batch_stopped_part_way_resumes(rx, clinic):
     rx.tables.update(
         "patient_imports",
         batch["$id"],
-        {"status": "running", "heartbeat_at": datetime.now(UTC).isoformat(), "execution_id": None},
+        {"status": "running", "heartbeat_at": rx.server.now().isoformat(), "execution_id": None},  # the server's clock
     )
     code, busy = run(rx, clinic, file_id=file_id)
     assert (code, busy.get("type")) == (409, "import_in_progress"), busy
