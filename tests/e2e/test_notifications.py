@@ -78,6 +78,27 @@ def deliveries_of(rx, prescription_id: str) -> list[dict]:
     return rx.tables.list(deliveries.TABLE, [Query.equal("message_id", outbox_id)])
 
 
+def once_sent(rx, prescription_id: str, channel: str):
+    """A wait: the prescription's two deliveries by channel, once `channel`'s has gone."""
+
+    def check() -> dict | None:
+        rows = {r["channel"]: r for r in deliveries_of(rx, prescription_id)}
+        return rows if len(rows) == 2 and rows[channel]["status"] in ("sent", "delivered") else None
+
+    return check
+
+
+def texts_settled(rx, *prescriptions: dict):
+    """A wait: the SMS deliveries of these prescriptions, once none is still queued or being sent."""
+
+    def check() -> list[dict] | None:
+        rows = [r for p in prescriptions for r in deliveries_of(rx, p["$id"]) if r["channel"] == "sms"]
+        done = len(rows) == len(prescriptions) and all(r["status"] not in ("queued", "sending") for r in rows)
+        return rows if done else None
+
+    return check
+
+
 def emails_about(stand_in, number: str) -> list[dict]:
     def about(request: dict) -> bool:
         return request["body"]["personalizations"][0]["dynamic_template_data"].get("prescription_number") == number
@@ -220,12 +241,8 @@ def test_a_stop_reply_turns_sms_off_for_that_number(rx, providers):
     assert answer.status_code == 200 and answer.json()["changed"] >= 1, answer.text
     try:
         prescription = sign_one(rx)
-
-        def settled():
-            rows = {r["channel"]: r for r in deliveries_of(rx, prescription["$id"])}
-            return rows if len(rows) == 2 and rows["email"]["status"] in ("sent", "delivered") else None
-
-        rows = providers.wait_for(settled, shows=lambda: state(rx, prescription["$id"]))
+        shows = lambda: state(rx, prescription["$id"])  # noqa: E731
+        rows = providers.wait_for(once_sent(rx, prescription["$id"], "email"), shows=shows)
         assert rows["sms"]["status"] == "suppressed"
     finally:
         post_signed_twilio(providers, "/twilio/inbound", reply | {"Body": "START"})
@@ -272,11 +289,7 @@ def test_the_daily_text_cap_stops_sms_for_the_rest_of_the_day(rx, providers):
     try:
         first, second = sign_one(rx), sign_one(rx)
 
-        def texts_settled():
-            rows = [r for p in (first, second) for r in deliveries_of(rx, p["$id"]) if r["channel"] == "sms"]
-            return rows if len(rows) == 2 and all(r["status"] not in ("queued", "sending") for r in rows) else None
-
-        rows = providers.wait_for(texts_settled, shows=lambda: state(rx, second["$id"]))
+        rows = providers.wait_for(texts_settled(rx, first, second), shows=lambda: state(rx, second["$id"]))
         statuses = sorted(r["status"] for r in rows)
         assert statuses[1] == "suppressed" and statuses[0] in ("sent", "delivered"), rows
         capped = next(r for r in rows if r["status"] == "suppressed")
@@ -343,11 +356,7 @@ def test_the_daily_spend_cap_stops_texts_once_their_price_reaches_it(rx, provide
     try:
         first, second = sign_one(rx), sign_one(rx)
 
-        def texts_settled():
-            rows = [r for p in (first, second) for r in deliveries_of(rx, p["$id"]) if r["channel"] == "sms"]
-            return rows if len(rows) == 2 and all(r["status"] not in ("queued", "sending") for r in rows) else None
-
-        rows = providers.wait_for(texts_settled, shows=lambda: state(rx, second["$id"]))
+        rows = providers.wait_for(texts_settled(rx, first, second), shows=lambda: state(rx, second["$id"]))
         assert sorted(r["status"] for r in rows)[1] == "suppressed", rows
         capped = next(r for r in rows if r["status"] == "suppressed")
         assert capped["last_error"].startswith("the clinic's daily text spend cap of 0.")
@@ -400,11 +409,7 @@ def test_the_unsubscribe_link_in_an_email_turns_email_off(rx, providers):
     try:
         later = sign_one(rx)
 
-        def settled():
-            rows = {r["channel"]: r for r in deliveries_of(rx, later["$id"])}
-            return rows if len(rows) == 2 and rows["sms"]["status"] in ("sent", "delivered") else None
-
-        rows = providers.wait_for(settled, shows=lambda: state(rx, later["$id"]))
+        rows = providers.wait_for(once_sent(rx, later["$id"], "sms"), shows=lambda: state(rx, later["$id"]))
         assert (rows["email"]["status"], rows["email"]["last_error"]) == ("suppressed", "opted out")
     finally:
         rx.execute("patient", "notification-send", {"action": "set_preferences", "patientId": rx.patients["uk"]["$id"]})
