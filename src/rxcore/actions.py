@@ -46,7 +46,10 @@ class RequestModel(BaseModel):
     )
 
 
-RowId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+# Appwrite's ID rule. It also keeps a caller's id from changing the path it goes into ("../../other/rows/x" would be
+# resolved by the HTTP client into another table's row, read with the function's key).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$"
+RowId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=ID_PATTERN)]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 

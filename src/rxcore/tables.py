@@ -11,6 +11,7 @@ fails in a passing way (a dropped connection, 429, 5xx) is retried with backoff:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -32,6 +33,8 @@ CONFLICT_TYPES = {
 }
 TRANSIENT_CODES = {0, 408, 425, 429, 500, 502, 503, 504}
 BULK = 100  # Appwrite's limit of rows per bulk request and operations per staging call
+VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's ID rule
+ID_RULE = "an id is at most 36 letters, digits, periods, hyphens and underscores, not starting with a special character"
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -122,7 +125,11 @@ class Tables:
 
     def _rows(self, table: str, row_id: str | None = None) -> str:
         path = f"/tablesdb/{self.database_id}/tables/{table}/rows"
-        return f"{path}/{row_id}" if row_id else path
+        if row_id is None:
+            return path
+        if not VALID_ID.match(row_id):  # never let an id change the path ("../../other/rows/x")
+            raise AppwriteException(f"Invalid `rowId` param: {ID_RULE}", 400, "general_argument_invalid")
+        return f"{path}/{row_id}"
 
     def _call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
         def once() -> Any:

@@ -448,6 +448,9 @@ def test_a_platform_admin_sends_a_notification_directly_once_per_key(rx, provide
             "platform_admin", "notification-send", body)  # fmt: skip
         assert first[0] == 200 and first[1]["replayed"] is False, first
         assert again == (200, {"messageId": first[1]["messageId"], "replayed": True})
+        other = body | {"payload": body["payload"] | {"balance": 2}}
+        code, reused = rx.execute("platform_admin", "notification-send", other)
+        assert (code, reused["type"]) == (409, "idempotency_key_reused")
 
         def sent():
             return [r for r in providers.requests("sendgrid") if r["body"]["template_id"] == "d-7777"
@@ -460,6 +463,18 @@ def test_a_platform_admin_sends_a_notification_directly_once_per_key(rx, provide
         assert (code, refused["type"]) == (403, "user_unauthorized")
         code, refused = rx.execute("platform_admin", "notification-send", body | {"type": "nobody.listens"})
         assert (code, refused["type"]) == (400, "general_argument_invalid") and "`type`" in refused["message"]
+        forged = body | {"type": "security.notice", "payload": {"userId": rx.people["patient"].id, "change": "email",
+                                                                "changedAt": "2026-12-04T10:00:00Z"}}  # fmt: skip
+        code, refused = rx.execute("platform_admin", "notification-send", forged)
+        assert (code, refused["type"]) == (400, "general_argument_invalid"), "security notices: account events only"
+        hostile = [{"entityType": "individual"}, {"entityType": "individual", "entityId": 7},
+                   {"entityType": "individual", "entityId": {"$ne": ""}}, {"x" * 60: "y"}]  # fmt: skip
+        for payload in hostile:
+            code, refused = rx.execute("platform_admin", "notification-send", body | {"payload": payload})
+            assert (code, refused["type"]) == (400, "general_argument_invalid"), (payload, refused)
+        for bad in ({"key": "k" * 101}, {"clinicId": "../x"}, {"type": "x" * 49}, {"payload": []}):
+            code, refused = rx.execute("platform_admin", "notification-send", body | bad)
+            assert (code, refused.get("type")) == (400, "general_argument_invalid"), (bad, refused)
     finally:
         set_function_variable(rx.admin, "notification-send", "RX_NOTIFY_EMAIL_TEMPLATES", json.dumps(TEMPLATES))
 

@@ -285,3 +285,27 @@ def test_a_registered_supplier_product_needs_no_approval_and_a_tampered_approval
     code, verified = world.execute("au_pharmacist", "dispensing",
                                    {"action": "verify", "number": signed["prescription"]["number"]})  # fmt: skip
     assert code == 200 and verified["verification"]["signature_valid"] is False, "the approval is inside the signature"
+
+
+def test_an_id_that_would_climb_out_of_its_table_is_refused(world):
+    """A caller's id goes into a request path the function makes with its own key: "../../clinics/rows/<id>" would be
+    resolved by the HTTP client into another table's row. Ids follow Appwrite's rule at the request and again in
+    rxcore.tables, so such an id is a 400 naming the field, and nothing is read."""
+    climbing = f"../../clinics/rows/{world.clinics['au']}"[:36]
+    for bad in (climbing, "..", "a/b", "%2e%2e"):
+        code, refused = run(world, "prescriber", "get", productId=bad)
+        assert (code, refused["type"]) == (400, "general_argument_invalid"), (bad, refused)
+        assert "productId" in refused["message"]
+
+
+def test_the_table_layer_refuses_an_id_that_is_not_one():
+    from appwrite.client import Client
+    from appwrite.exception import AppwriteException
+
+    from rxcore.tables import Tables
+
+    tables = Tables(Client().set_endpoint("http://127.0.0.1:9/v1").set_project("p"))
+    for bad in ("../../clinics/rows/x", "..", "a/b", "", "-starts-with-a-hyphen"):
+        with pytest.raises(AppwriteException) as refused:
+            tables.update("patients", bad, {"x": 1})
+        assert refused.value.code == 400  # refused before any request (nothing listens on port 9)

@@ -15,7 +15,7 @@ from appwrite.query import Query
 from rxcore import audit, outbox
 from rxcore.actions import Dispatcher
 from rxcore.clock import iso
-from rxcore.errors import BadRequest, Forbidden, NotFound, invalid_argument
+from rxcore.errors import BadRequest, Conflict, Forbidden, NotFound, invalid_argument
 from rxcore.function_shell import FunctionRequest, Reply
 from rxcore.identity import Caller, is_platform_admin, system_only
 from rxcore.notify import deliveries, preferences, recipients, security, unsubscribe, webhooks
@@ -166,15 +166,23 @@ def notify(c: Caller, params: Notify) -> dict[str, Any]:
     """Send a notification of a known type now (platform admins); the same key sends once."""
     if not is_platform_admin(c):
         raise Forbidden("user_unauthorized", "Only platform admins may send notifications directly.")
-    if params.type not in TYPES:
-        raise invalid_argument(f"`type` must be one of {', '.join(TOPICS)}.")
+    kind = TYPES.get(params.type)
+    if kind is None or kind.urgent:  # security notices come from account events only: they ignore opt-outs
+        sendable = ", ".join(t for t in TOPICS if not TYPES[t].urgent)
+        raise invalid_argument(f"`type` must be one of {sendable}.")
+    missing = [key for key in kind.needs if not isinstance(params.payload.get(key), str) or not params.payload[key]]
+    if missing:
+        raise invalid_argument(f"`payload` of {kind.name} needs {', '.join(missing)} (ids, as text).")
     message = outbox.Message(params.type, f"{params.type}:admin:{params.key}", params.payload, params.clinic_id)
     row_id = outbox.message_id(message.key)
     event = c.event("admin", "notification.requested", "notification", row_id, params.clinic_id, None,
                     type=params.type, key=params.key)  # fmt: skip
 
     def decide(_tx: str | None) -> audit.Change[dict[str, Any]] | dict[str, Any]:
-        if c.tables.get(outbox.NOTIFICATIONS, row_id) is not None:  # sent before (or by a twin just now)
+        before = c.tables.get(outbox.NOTIFICATIONS, row_id)
+        if before is not None:  # sent before (or by a twin just now): the same request is answered again
+            if (outbox.payload_of(before), before.get("clinic_id")) != (message.payload, message.clinic_id):
+                raise Conflict("idempotency_key_reused", "This key was used for a different notification.")
             return {"messageId": row_id, "replayed": True}
         return audit.Change([], [event], {"messageId": row_id, "replayed": False}, messages=[message])
 

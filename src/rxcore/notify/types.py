@@ -50,6 +50,7 @@ class NotificationType:
     sms: Callable[[dict[str, Any]], str]  # the SMS/WhatsApp text from that data
     urgent: bool = False  # ignores opt-outs and quiet hours (security notices)
     attachments: Callable[[Context], list[Attachment]] = field(default=lambda _ctx: [])
+    needs: tuple[str, ...] = ()  # the payload's keys its recipients and data read (a direct request is checked)
 
 
 # --- prescriptions ---------------------------------------------------------------------------------------------------
@@ -176,50 +177,61 @@ TYPES: dict[str, NotificationType] = {
             "prescription.ready", ("email", "sms", "whatsapp"), _patient_of, _prescription_data,
             lambda d: f"Your prescription {d['prescription_number']} from {d['clinic_name']} is ready.",
             attachments=_prescription_pdf,
+            needs=("prescriptionId", "patientId"),
         ),
         NotificationType(
             "prescription.dispensed", ("email", "sms", "whatsapp"), _patient_of, _dispensed_data,
             lambda d: f"Prescription {d['prescription_number']} was dispensed"
                       + (f"; {_supplies(d['supplies_left'])} to come." if d["supplies_left"] else ".")
                       + (" The rest is owed to you." if d["owing"] else ""),
+            needs=("prescriptionId", "patientId"),
         ),
         NotificationType(
             "payment.succeeded", ("email",), _payer, _payment_data,
             lambda d: f"Payment received: {d['description']}.",
+            needs=("paymentId",),
         ),
         NotificationType(
             "payment.refunded", ("email",), _payer, _payment_data,
             lambda d: f"Refund issued: {d['description']}.",
+            needs=("paymentId",),
         ),
         NotificationType(
             "wallet.low_balance", ("email",), _owners, _wallet_data,
             lambda d: f"Your token balance is {d['balance']}, under your warning level of {d['threshold']}.",
+            needs=("entityType", "entityId"),
         ),
         NotificationType(
             "wallet.top_up_failed", ("email", "sms"), _owners, _wallet_data,
             lambda _d: "Your automatic token top-up failed and is paused until you update it.",
+            needs=("entityType", "entityId"),
         ),
         NotificationType(
             "appointment.booked", ("email", "sms"), _appointment_patient, _appointment_data,
             lambda d: f"Consultation with {d['doctor_name']} booked: {d['starts_local']} ({d['time_zone']}).",
+            needs=("appointmentId",),
         ),
         NotificationType(
             "appointment.reminder", ("email", "sms"), _appointment_patient, _appointment_data,
             lambda d: f"Reminder: consultation with {d['doctor_name']} at {d['starts_local']} ({d['time_zone']}).",
+            needs=("appointmentId",),
         ),
         NotificationType(
             "appointment.cancelled", ("email",), _appointment_both, _appointment_data,
             lambda d: f"The consultation with {d['doctor_name']} at {d['starts_local']} was cancelled.",
+            needs=("appointmentId",),
         ),
         NotificationType(
             "security.notice", ("email", "sms"), _account_owner, _security_data,
             lambda d: f"Your account's {d['what']} was changed on {d['changed_at_utc']}. If this was not you, reset "
                       "your password now and tell your clinic.",
             urgent=True,
+            needs=("userId", "change", "changedAt"),
         ),
         NotificationType(
             "subscription.payment_failed", ("email",), _owners, _wallet_data,
             lambda _d: "We could not take your plan's payment. Please update your card.",
+            needs=("entityType", "entityId"),
         ),
     )
 }  # fmt: skip
