@@ -242,10 +242,17 @@ def test_a_batch_whose_run_is_alive_is_not_run_twice(rx, clinic, tmp_path):
 
     from appwrite.services.functions import Functions
 
+    from concurrent.futures import ThreadPoolExecutor
+
     path = tmp_path / "big.csv"
     make_patient_test_data.large(path, 4000)
     file_id = rx.upload_patients(path)
     body = make_patient_test_data.import_request(clinic, file_id)
+    # Two warm workers first (two refused requests at once), so the second call below does not wait for a cold
+    # start (the function imports pandas) long enough for the first run to finish.
+    with ThreadPoolExecutor(2) as pool:
+        warm = list(pool.map(lambda _: rx.execute("owner", "patient-import", {"fileId": "x"})[0], range(2)))
+    assert warm == [400, 400]
     first = Functions(rx.people["owner"].client).create_execution("patient-import", json.dumps(body), xasync=True)
     deadline = time.monotonic() + 30
     while not rx.tables.list("patient_imports", [Query.equal("clinic_id", clinic)]):
