@@ -239,10 +239,9 @@ def test_refusals(rx, clinic):
 
 def test_a_batch_whose_run_is_alive_is_not_run_twice(rx, clinic, tmp_path):
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from appwrite.services.functions import Functions
-
-    from concurrent.futures import ThreadPoolExecutor
 
     path = tmp_path / "big.csv"
     make_patient_test_data.large(path, 4000)
