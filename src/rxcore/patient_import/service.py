@@ -302,9 +302,10 @@ def run_import(c: Caller, params: RunImport) -> dict[str, Any]:
     if not {f'read("user:{c.user_id}")', f'read("team:{clinic_id}")', 'read("any")'} & set(meta.permissions or []):
         raise missing
     content = storage.get_file_download(bucket, file_id)
+    digest = hashlib.sha256(content).hexdigest()
+    _not_running(c, clinic_id, digest)  # before parsing the whole list: a second request answers at once
     header, records = read_table(content, meta.name)
     mapping = _mapping(params.mapping, header)
-    digest = hashlib.sha256(content).hexdigest()
     identity = json.dumps([clinic_id, digest, sorted(mapping.items()), mode, dry_run])
     batch_id = derived_id(identity)
     batch = c.tables.get("patient_imports", batch_id)
@@ -349,6 +350,19 @@ def run_import(c: Caller, params: RunImport) -> dict[str, Any]:
         raise
     finally:
         importer.pool.shutdown()  # the worker stays warm for the next execution: leave no idle threads behind
+
+
+def _not_running(c: Caller, clinic_id: str, digest: str) -> None:
+    """409 when this clinic is importing this very file right now (whatever its mapping)."""
+    queries = [
+        Query.equal("clinic_id", clinic_id),
+        Query.equal("file_sha256", digest),
+        Query.equal("status", "running"),
+        Query.limit(10),
+    ]
+    for batch in c.tables.list("patient_imports", queries):
+        if not _holder_gone(c, batch):
+            raise Conflict("import_in_progress", f"Batch {batch['$id']} is running; follow its progress with status.")
 
 
 def _holder_gone(c: Caller, batch: dict[str, Any]) -> bool:
