@@ -182,13 +182,15 @@ def commit_with_audit(
     now: Callable[[], datetime],
     *,
     transactional_reads: bool = False,
+    races: int = 40,
 ) -> T:
     """Run `decide` and commit what it decided with its audit events and messages in one transaction, again
     from the start (re-reading) whenever a concurrent writer got there first.
 
     With `transactional_reads`, the transaction begins before `decide` reads, and `decide` gets its id: a row it
     read that anyone changes before our commit fails the commit (and we decide again). It is rolled back
-    whatever `decide` raises or when it decides that nothing is to be written (returns a plain answer)."""
+    whatever `decide` raises or when it decides that nothing is to be written (returns a plain answer). `races`
+    bounds the lost races (the pause between them grows to about 50 ms): raise it for a row many writers share."""
 
     attempts = 0
 
@@ -217,4 +219,4 @@ def commit_with_audit(
             raise decided.then_raise
         return decided.result
 
-    return retry_conflicts(step)
+    return retry_conflicts(step, attempts=races)
