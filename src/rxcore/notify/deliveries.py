@@ -107,47 +107,35 @@ def settle(
 
 
 def _sent(tables: TableStore, row_id: str, provider_id: str | None, at: str) -> dict[str, Any]:
-    """Record the provider's acceptance. Its callback may have come first (a fast `delivered`): a status that has
-    moved on is kept. Compare-and-set in a transaction begun before the read."""
-
-    def step() -> dict[str, Any]:
-        tx = tables.begin()
-        try:
-            current = tables.get(TABLE, row_id) or {}
-            update: dict[str, Any] = {"provider_id": provider_id, "sent_at": at, "updated_at": at}
-            if current.get("status") == "sending":
-                update |= {"status": "sent", "last_error": None}
-            tables.commit([tables.op("update", TABLE, row_id, update)], tx)
-            return current | update
-        except BaseException:
-            tables.rollback(tx)
-            raise
-
-    return retry_conflicts(step)
+    """Record one provider's acceptance (as `sent_many`)."""
+    return retry_conflicts(lambda: _sent_chunk(tables, {row_id: provider_id}, at))[row_id]
 
 
 def sent_many(tables: TableStore, accepted: dict[str, str | None], now: datetime) -> None:
-    """Record the providers' acceptance of a batch (delivery id → provider id), 100 per transaction, keeping any
-    status a callback has moved on already (as `_sent` does for one)."""
+    """Record the providers' acceptance of a batch (delivery id → provider id), 100 per transaction."""
     items = list(accepted.items())
     for start in range(0, len(items), BULK):
         chunk = dict(items[start : start + BULK])
         retry_conflicts(lambda chunk=chunk: _sent_chunk(tables, chunk, iso(now)))  # type: ignore[misc]
 
 
-def _sent_chunk(tables: TableStore, accepted: dict[str, str | None], at: str) -> None:
+def _sent_chunk(tables: TableStore, accepted: dict[str, str | None], at: str) -> dict[str, dict[str, Any]]:
+    """A callback may have come before our record of the acceptance (a fast `delivered`): a status that has moved on
+    is kept. Compare-and-set in a transaction begun before the read; answers what was written, by id."""
     tx = tables.begin()
     try:
         ids = list(accepted)
         statuses = {r["$id"]: r["status"] for r in tables.list(
             TABLE, [Query.equal("$id", ids), Query.select(["$id", "status"]), Query.limit(len(ids))])}  # fmt: skip
-        ops = []
+        ops, written = [], {}
         for row_id, provider_id in accepted.items():
             update: dict[str, Any] = {"provider_id": provider_id, "sent_at": at, "updated_at": at}
             if statuses.get(row_id) == "sending":
                 update |= {"status": "sent", "last_error": None}
             ops.append(tables.op("update", TABLE, row_id, update))
+            written[row_id] = {"$id": row_id, "status": statuses.get(row_id)} | update
         tables.commit(ops, tx)
+        return written
     except BaseException:
         tables.rollback(tx)
         raise

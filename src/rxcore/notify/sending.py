@@ -79,7 +79,7 @@ def send_batch(c: Caller, batch: list[Claimed]) -> Counter[str]:
     settings: NotifySettings = c.settings  # type: ignore[assignment]
     wanted = Counter(provider_of(d.row["channel"]) for d in batch)
     taken = {provider for provider, n in wanted.items() if _take_rate(c, settings, provider, n)}
-    outcomes = c.each(lambda d: _deliver(c, d, rate_taken=provider_of(d.row["channel"]) in taken), batch)
+    outcomes = c.each(lambda d: _deliver_or_retry(c, d, rate_taken=provider_of(d.row["channel"]) in taken), batch)
     accepted = {d.row["$id"]: provider_id for d, (status, provider_id) in zip(batch, outcomes, strict=True)
                 if status == ACCEPTED}  # fmt: skip
     if accepted:
@@ -87,24 +87,39 @@ def send_batch(c: Caller, batch: list[Claimed]) -> Counter[str]:
     return Counter("sent" if status == ACCEPTED else status for status, _ in outcomes)
 
 
+def _deliver_or_retry(c: Caller, claimed: Claimed, rate_taken: bool) -> tuple[str, str | None]:
+    """`_deliver` inside a batch: an unexpected failure of one delivery (a cap's counter unreachable) is a passing
+    failure of that one, so the batch's acceptances are still recorded (else they would be sent again)."""
+    try:
+        return _deliver(c, claimed, rate_taken)
+    except Exception as exc:
+        reason = _read_failure(exc).reason
+        c.request.log(f"delivery {claimed.row['$id']} failed before it was sent: {reason}")
+        return deliveries.settle(c.tables, claimed.row, c.now_fresh(), error=reason, retry=True)["status"], None
+
+
 def _deliver(c: Caller, claimed: Claimed, rate_taken: bool) -> tuple[str, str | None]:
-    """Try a held delivery until it is accepted (ACCEPTED and the provider's id) or settled otherwise (its status)."""
+    """Try a held delivery until it is accepted (ACCEPTED and the provider's id) or settled otherwise (its status).
+    A text counts against its clinic's daily caps once, before its first try."""
     row, kind, recipient, ctx = claimed.row, claimed.kind, claimed.recipient, claimed.ctx
     settings: NotifySettings = c.settings  # type: ignore[assignment]
     address = address_of(recipient, row["channel"]) if recipient else None
     if recipient is None or not address:
         gone = deliveries.settle(c.tables, row, c.now_fresh(), error="the recipient or their address is gone")
         return gone["status"], None
-    if row["channel"] != "email":
-        over = _over_daily_caps(c, settings, row, address, kind, ctx, recipient)
-        if over:
-            return deliveries.suppress(c.tables, row, over, c.now_fresh())["status"], None
+    counted = row["channel"] == "email"
     while True:
         try:
+            data = _template_data(kind, ctx, recipient)
+            if not counted:
+                over = _over_daily_caps(c, settings, row, address, kind.sms(data), kind.urgent)
+                if over:
+                    return deliveries.suppress(c.tables, row, over, c.now_fresh())["status"], None
+                counted = True
             if not rate_taken:
                 _wait_for_rate(c, settings, provider_of(row["channel"]))
             rate_taken = False  # a retry waits for its own turn
-            return ACCEPTED, _attempt(settings, kind, recipient, address, row, ctx)
+            return ACCEPTED, _attempt(settings, kind, recipient, address, row, ctx, data)
         except SendFailed as failed:
             c.request.log(f"delivery {row['$id']} ({row['channel']}, {kind.name}) attempt {row['attempts']} failed: "
                           f"{failed.reason}")  # fmt: skip
@@ -117,13 +132,12 @@ def _deliver(c: Caller, claimed: Claimed, rate_taken: bool) -> tuple[str, str | 
 
 
 def _over_daily_caps(
-    c: Caller, settings: NotifySettings, row: dict[str, Any], address: str, kind: NotificationType, ctx: Context,
-    recipient: Recipient,
-) -> str | None:  # fmt: skip
-    """Count one text against its clinic's day, in texts and in money (SMS and WhatsApp cost money); the reason
-    it may not go when a cap is reached, else None. Security notices are never held back."""
+    c: Caller, settings: NotifySettings, row: dict[str, Any], address: str, body: str, urgent: bool
+) -> str | None:
+    """Count one text (`body`, to `address`) against its clinic's day, in texts and in money (SMS and WhatsApp cost
+    money); the reason it may not go when a cap is reached, else None. Security notices are never held back."""
     clinic_id = row.get("clinic_id")
-    if not clinic_id or kind.urgent:
+    if not clinic_id or urgent:
         return None
     now = c.now_fresh()
     if settings.sms_daily_limit:
@@ -132,7 +146,6 @@ def _over_daily_caps(
         except RateLimited:
             return f"the clinic's daily cap of {settings.sms_daily_limit} texts is reached"
     if settings.daily_spend_cap:
-        body = kind.sms(kind.data(ctx, recipient))
         cost = pricing.cost_units(row["channel"], address, body, pricing.parse_prices(settings.text_prices))
         cap = int(settings.daily_spend_cap / pricing.UNIT)
         try:
@@ -161,13 +174,25 @@ def _wait_for_rate(c: Caller, settings: NotifySettings, provider: str) -> None:
     raise SendFailed(f"{provider} is at its rate limit", True)
 
 
+def _template_data(kind: NotificationType, ctx: Context, recipient: Recipient) -> dict[str, Any]:
+    """The message's data, read when it is sent; our own reads failing are worth another try."""
+    try:
+        return kind.data(ctx, recipient)
+    except Exception as exc:
+        raise _read_failure(exc) from None
+
+
+def _read_failure(exc: Exception) -> SendFailed:
+    """A passing failure named by its cause, without any address."""
+    return SendFailed(f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip(), True)
+
+
 def _attempt(
     settings: NotifySettings, kind: NotificationType, recipient: Recipient, address: str, row: dict[str, Any],
-    ctx: Context,
+    ctx: Context, data: dict[str, Any],
 ) -> str:  # fmt: skip
     """One try at handing the delivery to its provider; its id there."""
     try:
-        data = kind.data(ctx, recipient)
         if row["channel"] == "email":
             return _email(settings, kind, recipient, address, data, row, ctx)
         base = settings.public_url.rstrip("/")
@@ -176,8 +201,8 @@ def _attempt(
         return _sms(settings).send(address, kind.sms(data), whatsapp=whatsapp, status_callback=callback)
     except SendFailed:
         raise
-    except Exception as exc:  # our own reads failing: worth another try; the cause named without any address
-        raise SendFailed(f"{type(exc).__name__} {getattr(exc, 'code', '')}".strip(), True) from None
+    except Exception as exc:  # our own reads failing (an attachment): worth another try
+        raise _read_failure(exc) from None
 
 
 def _recipient_again(ctx: Context, kind: NotificationType, row: dict[str, Any]) -> Recipient | None:

@@ -21,7 +21,7 @@ from rxcore.identity import Caller, is_platform_admin, system_only
 from rxcore.notify import deliveries, preferences, recipients, security, unsubscribe, webhooks
 from rxcore.notify.recipients import Recipient
 from rxcore.notify.requests import Deliveries, Notify, OutboxEvent, SetPreferences, Sweep
-from rxcore.notify.sending import Claimed, address_of, context, send, send_batch, send_claimed
+from rxcore.notify.sending import Claimed, address_of, context, send, send_batch
 from rxcore.notify.types import TYPES, NotificationType
 from rxcore.settings import NotifySettings
 from rxcore.tables import Tables, TableStore, page
@@ -97,28 +97,24 @@ def _readers(clinic_id: str | None, recipient: Recipient) -> list[str]:
 
 # --- delivering messages -------------------------------------------------------------------------------------------
 def process(c: Caller, message_id: str) -> dict[str, Any]:
-    """Claim one outbox message (a retry, or one whose lease ran out), fan it out, mark it done, and send what may
-    go now."""
+    """Claim one outbox message (a retry, or one whose lease ran out) and deliver it."""
     message = outbox.claim(c.tables, message_id, c.now_fresh(), outbox.NOTIFICATIONS)
     if message is None:
         return {"message": message_id, "outcome": "not_due"}
-    try:
-        planned = plan(c, message)
-        created = {p.row_id for p in planned if deliveries.create(c.tables, p.row_id, p.row, p.readers)}
-    except Exception as exc:
-        outbox.settle(c.tables, message, c.now_fresh(), error=f"{type(exc).__name__}: {exc}")
-        raise
-    outbox.settle(c.tables, message, c.now_fresh())
-    to_send = [p.send_now for p in planned if p.send_now and p.row_id in created]
-    return {"message": message_id, "outcome": "fanned_out", "sent": [send_claimed(c, d) for d in to_send]}
+    delivered = _deliver_claimed(c, [message])
+    return {"message": message_id, "outcome": "failed" if delivered["failed"] else "fanned_out"} | delivered
 
 
 def process_fresh(c: Caller) -> dict[str, Any]:
-    """Take up to BATCH new messages at once, fan them out concurrently, write their deliveries together, mark them
-    done in one write and send what may go now as a batch. A message whose fan-out fails is retried on its own."""
+    """Take up to BATCH new messages at once and deliver them together."""
     messages = outbox.claim_fresh(c.tables, TOPICS, c.now_fresh(), BATCH)
-    if not messages:
-        return {"messages": 0}
+    return _deliver_claimed(c, messages) if messages else {"messages": 0}
+
+
+def _deliver_claimed(c: Caller, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fan claimed messages out concurrently, write their deliveries together (row by row where some exist already:
+    a message taken again after a lost lease), mark them done in one write and send what may go now as a batch. A
+    message whose fan-out fails is recorded for a retry with backoff."""
     plans = c.each(lambda m: _plan_or_error(c, m), messages)
     for message, (_planned, error) in zip(messages, plans, strict=True):
         if error:
