@@ -28,6 +28,7 @@ from rxcore.errors import invalid_argument
 from rxcore.function_shell import FunctionRequest
 from rxcore.identity import Caller, caller
 from rxcore.settings import Settings
+from rxcore.tables import ID_PATTERN
 
 MAX_ERRORS_SHOWN = 3
 
@@ -48,7 +49,6 @@ class RequestModel(BaseModel):
 
 # Appwrite's ID rule. It also keeps a caller's id from changing the path it goes into ("../../other/rows/x" would be
 # resolved by the HTTP client into another table's row, read with the function's key).
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$"
 RowId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=ID_PATTERN)]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 

@@ -33,7 +33,8 @@ CONFLICT_TYPES = {
 }
 TRANSIENT_CODES = {0, 408, 425, 429, 500, 502, 503, 504}
 BULK = 100  # Appwrite's limit of rows per bulk request and operations per staging call
-VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's ID rule
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$"  # Appwrite's ID rule (request models use it too: actions.RowId)
+VALID_ID = re.compile(ID_PATTERN)
 ID_RULE = "an id is at most 36 letters, digits, periods, hyphens and underscores, not starting with a special character"
 
 
@@ -205,8 +206,7 @@ class Tables:
     def update_where(self, table: str, ids: list[str], data: dict[str, Any]) -> None:
         """Set `data` on the rows with these ids, 100 per request."""
         for start in range(0, len(ids), BULK):
-            queries = [Query.equal("$id", ids[start : start + BULK])]
-            self._call("patch", self._rows(table), {"data": data, "queries": queries})
+            self.update_matching(table, [Query.equal("$id", ids[start : start + BULK])], data)
 
     def update_matching(self, table: str, queries: list[str], data: dict[str, Any]) -> list[dict[str, Any]]:
         """Set `data` on every row `queries` select (with a limit: at most that many, oldest first) in one atomic
