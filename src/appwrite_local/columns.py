@@ -11,6 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,6 +30,12 @@ ALL_KINDS = STRING_KINDS | INTEGER_KINDS | {"float", "boolean", "datetime"}
 UNSUPPORTED_KINDS = {"point", "line", "polygon", "relationship", "vector", "object"}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@lru_cache(maxsize=4096)
+def _stored_datetime(value: str) -> str:
+    """The stored form of a datetime value; remembered, as a bulk write often repeats one timestamp in every row."""
+    return format_datetime(parse_datetime(value))
 
 
 @dataclass
@@ -177,7 +184,7 @@ class Column:
             return value
         if kind == "datetime":
             try:
-                return format_datetime(parse_datetime(value))
+                return _stored_datetime(value)
             except (ValueError, TypeError, OverflowError):
                 raise ValueError(
                     "Value must be valid date between 0000-01-01 00:00:00 and 9999-12-31 23:59:59."

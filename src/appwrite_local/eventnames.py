@@ -9,6 +9,7 @@ when any of its `events` strings equals any generated name.
 
 from __future__ import annotations
 
+import functools
 from itertools import product
 
 ACTIONS = {"create", "update", "delete", "upsert"}
@@ -77,12 +78,21 @@ def _mirrors(event: str) -> list[str]:
 _VOCABULARY = frozenset({"*", "databases", "tablesdb", *(word for pair in _MIRROR for word in pair)})
 
 
-def could_match(subscribed: list[str], name: str) -> bool:
-    """False when no subscribed pattern can be among `generate(name)`: every generated name is made of the event's
-    own segments, `*` and the mirrored vocabulary, so a pattern with any other segment (another table's id) cannot
-    match. A cheap test that spares generating a bulk write's names for every row when nobody listens."""
-    allowed = _VOCABULARY | set(name.split("."))
-    return any(set(pattern.split(".")) <= allowed for pattern in subscribed)
+def event_words(name: str) -> frozenset[str]:
+    """Every word `generate(name)` can put in a name: the event's own segments, `*` and the mirrored vocabulary."""
+    return _VOCABULARY | frozenset(name.split("."))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_words(subscribed: tuple[str, ...]) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(pattern.split(".")) for pattern in subscribed)
+
+
+def could_match(subscribed: list[str], words: frozenset[str]) -> bool:
+    """False when no subscribed pattern can be among `generate(name)` (`words` = `event_words(name)`): a pattern with
+    any other segment (another table's id) cannot match. A cheap test that spares generating a bulk write's names for
+    every row when nobody listens; the event's words are computed once for all functions."""
+    return any(pattern <= words for pattern in _pattern_words(tuple(subscribed)))
 
 
 def matches(subscribed: list[str], generated: list[str]) -> bool:

@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .permissions import roles_for
 
 log = logging.getLogger("appwrite_local.events")
+
+
+@lru_cache(maxsize=1024)
+def _table_readers(permissions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(roles_for(list(permissions), "read"))
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class EventBus:
     def row_changed(self, schema: Any, row: dict[str, Any], action: str) -> None:
         """A row write: the event name uses TablesDB's vocabulary; listeners mirror it to the legacy forms."""
         name = f"databases.{schema.database_id}.tables.{schema.id}.rows.{row['$id']}.{action}"
-        readers = set(roles_for(schema.permissions, "read"))
+        readers = set(_table_readers(tuple(schema.permissions)))
         if schema.row_security:
             readers |= set(roles_for(row["$permissions"], "read"))
         self.publish(Event(name, row, frozenset(readers)))

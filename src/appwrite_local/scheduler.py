@@ -18,7 +18,7 @@ from croniter import croniter
 
 from .clock import format_datetime
 from .errors import APPWRITE_VERSION
-from .eventnames import could_match, generate
+from .eventnames import could_match, event_words, generate
 from .events import Event
 
 log = logging.getLogger("appwrite_local.scheduler")
@@ -86,8 +86,12 @@ def event_trigger(services: Any):
         if event.name.startswith("functions."):
             return  # functions may not trigger on function events
         names = None
+        words = None
         for spec, _, _ in services.functions.all():
-            if not spec.enabled or not spec.events or not could_match(spec.events, event.name):
+            if not spec.enabled or not spec.events:
+                continue
+            words = words or event_words(event.name)
+            if not could_match(spec.events, words):
                 continue
             names = names or generate(event.name)
             if set(spec.events).isdisjoint(names):

@@ -80,15 +80,19 @@ def import_list(c: Caller, params: ImportList) -> dict[str, Any]:
     content, filename = _download(c, params.file_id, "admin" in labels)
     digest = hashlib.sha256(content).hexdigest()
     try:
-        chosen = catalog.plan(c.tables, layout, content, filename)
+        raw_rows = catalog.read(layout, content, filename)
     except reader.FileRefused as exc:
         raise BadRequest("supplier_file_invalid", str(exc)) from None
     import_id = derived_id("supplier-import", layout.supplier, digest, params.dry_run, iso(c.now))
     row = catalog.import_row(layout, params.file_id, filename, digest, params.dry_run, c.user_id, c.now)
     c.tables.create(catalog.IMPORTS, import_id, row)
+    if params.dry_run:
+        chosen = catalog.plan(c.tables, layout, raw_rows)
+    else:
+        with catalog.Writer(c.tables, layout, import_id, c.now_fresh()) as writer:
+            chosen = catalog.plan(c.tables, layout, raw_rows, writer)
+            catalog.finish(c.tables, layout, chosen, writer, import_id, c.request.log)
     catalog.save_problems(c.tables, import_id, chosen.problems)
-    if not params.dry_run:
-        catalog.apply(c.tables, layout, chosen, import_id, c.now_fresh, c.request.log)
     counts = chosen.counts()
     done = {"status": "completed", "finished_at": iso(c.now_fresh()), "counts": json.dumps(counts)}
     event = c.event("supplier_admin", "supplier.imported", "supplier", layout.supplier, None, None,
@@ -183,8 +187,7 @@ def get(c: Caller, params: ProductRef) -> dict[str, Any]:
     row = _product(c, params.product_id)
     history = c.tables.list(catalog.PRICES, [Query.equal("product_id", row["$id"]), Query.order_desc("effective_at"),
                                              Query.limit(100)])  # fmt: skip
-    fields = ("wholesale_price", "wholesale_gst", "retail_price", "retail_gst", "effective_at", "import_id")
-    return {"product": public(row), "prices": [{k: h.get(k) for k in fields} for h in history]}
+    return {"product": public(row), "prices": catalog.price_history(row, history)}
 
 
 @actions.action("compare", Compare)
