@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from .clock import Clock, format_datetime
-from .columns import INTEGER_KINDS, STRING_KINDS, Column
+from .columns import INTEGER_KINDS, STRING_KINDS, Column, value_checker
 from .db import Database
 from .errors import AppwriteError
 from .queries import Attr
@@ -114,6 +114,18 @@ class TableSchema:
     @cached_property
     def available_columns(self) -> list[Column]:
         return [c for c in self.columns.values() if c.status == "available"]
+
+    @cached_property
+    def decoders(self) -> list[tuple[str, Callable[[Any], Any] | None]]:
+        """(key, stored value -> API value) for every available column, in order; None where they are the same."""
+        return [
+            (c.key, c.from_sql if c.array or c.kind in ("boolean", "float") else None) for c in self.available_columns
+        ]
+
+    @cached_property
+    def checkers(self) -> dict[str, tuple[Column, Callable[[Any], Any]]]:
+        """Every available column's check of a client value (columns.value_checker), by key."""
+        return {c.key: (c, value_checker(c)) for c in self.available_columns}
 
 
 class Catalog:

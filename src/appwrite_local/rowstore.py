@@ -71,9 +71,13 @@ class Rows:
             "$updatedAt": row[3],
             "$permissions": json.loads(row[4]),
         }
-        wanted = None if not select or "*" in select else set(select)
+        if not select or "*" in select:
+            for (key, convert), value in zip(schema.decoders, row[5:], strict=False):
+                out[key] = value if convert is None else convert(value)
+            return out
+        wanted = set(select)
         for i, col in enumerate(schema.available_columns, start=5):
-            if wanted is None or col.key in wanted:
+            if col.key in wanted:
                 out[col.key] = col.from_sql(row[i])
         return out
 
@@ -159,21 +163,23 @@ class Rows:
         if not isinstance(data, dict):
             raise AppwriteError("general_argument_invalid", "Invalid `data` param: Value must be a valid object.")
         values: dict[str, Any] = {}
+        checkers = schema.checkers
         for key, value in data.items():
             if key in SYSTEM_KEYS:
                 if key in ("$createdAt", "$updatedAt") and principal.is_key and value is not None:
                     values["_" + key[1:]] = normalise_datetime(value)
                 continue
-            column = schema.columns.get(key)
-            if column is None or column.status != "available":
+            found = checkers.get(key)
+            if found is None:
                 raise structure_error(f'Unknown attribute: "{key}"')
+            column, check = found
             if value is None:
                 if column.required:
                     raise structure_error(f'Missing required attribute "{key}"')
                 values[key] = None
                 continue
             try:
-                values[key] = column.check_value(value)
+                values[key] = check(value)
             except ValueError as exc:
                 raise structure_error(f'Attribute "{key}" has invalid type. {exc}') from None
         if creating:

@@ -27,9 +27,14 @@ class CellError(ValueError):
 def is_blank(value: object) -> bool:
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().casefold() in BLANKS
+    if isinstance(value, str):
+        return _blank_text(value)
+    return isinstance(value, float) and math.isnan(value)
+
+
+@lru_cache(maxsize=8192)
+def _blank_text(value: str) -> bool:  # lists repeat their texts: each is judged once
+    return value.strip().casefold() in BLANKS
 
 
 @lru_cache(maxsize=8192)

@@ -23,6 +23,7 @@ from rxcore.suppliers.reader import RawRow
 
 TEXT_LIMITS = {"brand": 100, "product_name": 200, "generic_name": 200, "packaging": 100, "cultivar": 100,
                "storage": 300, "code": 64}  # fmt: skip
+_NON_WORD = re.compile(r"\W+")
 AVAILABLE_NO = {"no", "n", "out of stock", "unavailable", "discontinued", "false", "0"}
 
 
@@ -171,7 +172,7 @@ def _checks(raw: RawRow, row: dict[str, Any], thc: Amount | None, cbd: Amount | 
 def _natural_key(row: dict[str, Any]) -> str:
     parts = [row.get("brand") or "", row["product_name"], row["form"], row.get("pack_size") or "",
              row.get("pack_unit") or ""]  # fmt: skip
-    return "k-" + derived_id(*(re.sub(r"\W+", " ", str(p)).strip().casefold() for p in parts))[:24]
+    return "k-" + derived_id(*(_NON_WORD.sub(" ", str(p)).strip().casefold() for p in parts))[:24]
 
 
 def price_per_mg(row: dict[str, Any], cannabinoid: str) -> Decimal | None:

@@ -110,6 +110,7 @@ def _table(sheet: str, frame: pd.DataFrame, mapping: Mapping, transposed: bool) 
         raise FileRefused(f"Sheet {sheet!r} is missing required column(s): {names}.")
     section_position = next((p for p, f in columns.items() if mapping.sections and f == mapping.sections.column), None)
     section_value: str | None = None
+    header_names = {field: str(headers[p]).strip() for p, field in columns.items()}  # shared by the sheet's rows
     out = []
     for index in range(start + 1, len(grid)):
         values = grid[index]
@@ -125,7 +126,6 @@ def _table(sheet: str, frame: pd.DataFrame, mapping: Mapping, transposed: bool) 
         if mapping.layout == "sheet_per_form" and is_blank(cells.get("form")):
             cells["form"] = sheet
         line = f"column {_column_letter(index)}" if transposed else str(index + 1)
-        header_names = {field: str(headers[p]).strip() for p, field in columns.items()}
         out.append(RawRow(sheet, line, cells, header_names))
     return out
 
