@@ -131,6 +131,13 @@ def test_a_changed_list_adds_changes_discontinues_and_keeps_price_history(world)
     assert now["THC 20 Jade"]["retail_price"] == "105.00"
     code, opal = run(world, "prescriber", "get", productId=now["THC 23 Opal"]["$id"])
     assert [p["retail_price"] for p in opal["prices"]] == ["125.00", "120.00"], "newest first"
+    current, replaced = opal["prices"]
+    assert current["superseded_at"] is None and current["import_id"] == answer["importId"]
+    assert replaced["superseded_at"] == current["effective_at"] and replaced["import_id"] != answer["importId"]
+    kept = world.tables.list("supplier_prices", [Query.equal("supplier", supplier), Query.limit(100)])
+    assert [r["product_id"] for r in kept] == [now["THC 23 Opal"]["$id"]], (
+        "a history row only for the price the list replaced (Jade, refused last time, is new: its price is current)"
+    )
     code, found = run(world, "prescriber", "search", supplier=supplier, includeDiscontinued=False)
     assert "THC 30 Sora" not in {p["product_name"] for p in found["products"]}
 
