@@ -49,7 +49,7 @@ def value_checker(column: Column) -> Callable[[Any], Any]:
     if column.array:
         return full
     if column.kind in PLAIN_TEXT_KINDS:
-        limit = column.max_length or math.inf
+        limit = math.inf if column.max_length is None else column.max_length
 
         def text(value: Any) -> Any:
             return value if type(value) is str and len(value) <= limit else full(value)

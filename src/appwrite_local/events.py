@@ -55,7 +55,7 @@ class EventBus:
     def row_changed(self, schema: Any, row: dict[str, Any], action: str) -> None:
         """A row write: the event name uses TablesDB's vocabulary; listeners mirror it to the legacy forms."""
         name = f"databases.{schema.database_id}.tables.{schema.id}.rows.{row['$id']}.{action}"
-        readers = set(_table_readers(tuple(schema.permissions)))
+        readers = _table_readers(tuple(schema.permissions))
         if schema.row_security:
-            readers |= set(roles_for(row["$permissions"], "read"))
-        self.publish(Event(name, row, frozenset(readers)))
+            readers = readers | frozenset(roles_for(row["$permissions"], "read"))
+        self.publish(Event(name, row, readers))

@@ -71,14 +71,10 @@ class Rows:
             "$updatedAt": row[3],
             "$permissions": json.loads(row[4]),
         }
-        if not select or "*" in select:
-            for (key, convert), value in zip(schema.decoders, row[5:], strict=False):
+        wanted = None if not select or "*" in select else set(select)
+        for (key, convert), value in zip(schema.decoders, row[5:], strict=False):
+            if wanted is None or key in wanted:
                 out[key] = value if convert is None else convert(value)
-            return out
-        wanted = set(select)
-        for i, col in enumerate(schema.available_columns, start=5):
-            if col.key in wanted:
-                out[col.key] = col.from_sql(row[i])
         return out
 
     # --- permissions ---------------------------------------------------------------------------------------------
