@@ -24,6 +24,7 @@ from .queries import Compiled, QueryError, compile_queries, parse
 
 BULK_LIMIT = 100
 SPARSE = 2000  # a caller who may read fewer rows than this has them looked up first when listing (read_filter)
+CheckedRow = tuple[str, dict[str, Any], str | None]  # (id, checked values, its `$permissions` as JSON, if given)
 SYSTEM_KEYS = {
     "$id",
     "$sequence",
@@ -179,16 +180,21 @@ class Rows:
             except ValueError as exc:
                 raise structure_error(f'Attribute "{key}" has invalid type. {exc}') from None
         if creating:
-            for column in schema.available_columns:
-                if column.key in values:
-                    continue
-                if column.default is not None:
-                    values[column.key] = column.check_value(column.default)
-                elif column.required:
-                    raise structure_error(f'Missing required attribute "{column.key}"')
-                else:
-                    values[column.key] = None
+            self._fill_defaults(schema, values)
         return values
+
+    @staticmethod
+    def _fill_defaults(schema: TableSchema, values: dict[str, Any]) -> None:
+        """A new row's columns the request left out: their default, else NULL; a required one is an error."""
+        for column in schema.available_columns:
+            if column.key in values:
+                continue
+            if column.default is not None:
+                values[column.key] = column.check_value(column.default)
+            elif column.required:
+                raise structure_error(f'Missing required attribute "{column.key}"')
+            else:
+                values[column.key] = None
 
     def row_permissions(self, raw: Any, principal: Principal) -> list[str]:
         """Validate requested row permissions (None means the caller's defaults)."""
@@ -385,22 +391,43 @@ class Rows:
     def bulk_upsert(
         self, conn: sqlite3.Connection, schema: TableSchema, items: Any, principal: Principal
     ) -> list[dict[str, Any]]:
-        items = self._bulk_items(items)
-        ids = [custom_id(item.get("$id", "unique()"), "$id") for item in items]
+        checked = self.check_upsert(schema, items, principal)
+        return self.rows_json(schema, self.write_upsert(conn, schema, checked, principal))
+
+    def check_upsert(self, schema: TableSchema, items: Any, principal: Principal) -> list[CheckedRow]:
+        """A bulk upsert's rows checked against the columns without reading the database, so that a request can
+        be checked while another holds the write lock (`write_upsert` then writes it)."""
+        checked = []
+        for item in self._bulk_items(items):
+            row_id = custom_id(item.get("$id", "unique()"), "$id")
+            values = self.prepare(schema, item, principal, creating=False)
+            raw_perms = item.get("$permissions")
+            given = None if raw_perms is None else json.dumps(self.row_permissions(raw_perms, principal))
+            checked.append((row_id, values, given))
+        return checked
+
+    def write_upsert(
+        self, conn: sqlite3.Connection, schema: TableSchema, checked: list[CheckedRow], principal: Principal
+    ) -> list[tuple]:
+        """Write checked rows (a new row gets the columns' defaults and, without `$permissions`, the caller's
+        default permissions; an existing row keeps what the request leaves out) and answer them as stored."""
+        ids = [row_id for row_id, _, _ in checked]
         existing = self._existing_ids(conn, schema, ids)
         now = format_datetime(self.clock.now())
+        default_perms = None
         groups: dict[tuple, list[tuple]] = {}
-        for row_id, item in zip(ids, items, strict=False):
-            creating = row_id not in existing
-            values = self.prepare(schema, item, principal, creating=creating)
-            raw_perms = item.get("$permissions")
-            permissions = self.row_permissions(raw_perms, principal) if (raw_perms is not None or creating) else None
+        for row_id, given_values, given_perms in checked:
+            values = dict(given_values)
+            permissions = given_perms
+            if row_id not in existing:
+                self._fill_defaults(schema, values)
+                if permissions is None:
+                    default_perms = default_perms or json.dumps(self.row_permissions(None, principal))
+                    permissions = default_perms
             created = values.pop("_createdAt", now)
             updated = values.pop("_updatedAt", now)
             key = (tuple(values), permissions is not None)
-            groups.setdefault(key, []).append(
-                (row_id, created, updated, json.dumps(permissions or []), *values.values())
-            )
+            groups.setdefault(key, []).append((row_id, created, updated, permissions or "[]", *values.values()))
         for (columns, with_perms), rows in groups.items():
             names = ["_id", "_createdAt", "_updatedAt", "_permissions", *columns]
             updates = ["_updatedAt = excluded._updatedAt", *(f"{q(c)} = excluded.{q(c)}" for c in columns)]
@@ -419,7 +446,11 @@ class Rows:
                 entries = [(r[0], json.loads(r[3])) for r in rows if r[0] in existing or r[3] != "[]"]
                 if entries:
                     self._replace_perms_by_id(conn, schema, entries)
-        return self._fetch_many(conn, schema, ids)
+        return self._fetch_stored(conn, schema, ids)
+
+    def rows_json(self, schema: TableSchema, stored: list[tuple]) -> list[dict[str, Any]]:
+        """Stored rows -> the API's rows (no database read: done after the write lock is released)."""
+        return [self.to_json(schema, row) for row in stored]
 
     def _replace_perms_by_id(
         self, conn: sqlite3.Connection, schema: TableSchema, entries: list[tuple[str, list[str]]]
@@ -477,12 +508,16 @@ class Rows:
         return conn.execute(f"SELECT _id, _seq FROM {schema.sql} WHERE _id IN ({marks})", ids).fetchall()
 
     def _fetch_many(self, conn: sqlite3.Connection, schema: TableSchema, ids: list[str]) -> list[dict[str, Any]]:
+        return self.rows_json(schema, self._fetch_stored(conn, schema, ids))
+
+    def _fetch_stored(self, conn: sqlite3.Connection, schema: TableSchema, ids: list[str]) -> list[tuple]:
+        """The stored rows with these ids, in the order asked, each once."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = conn.execute(f"SELECT {self.select_sql(schema)} FROM {schema.sql} WHERE _id IN ({marks})", ids)
         by_id = {r[1]: r for r in rows}
-        return [self.to_json(schema, by_id[i]) for i in dict.fromkeys(ids) if i in by_id]
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
     def _fetch_seqs(self, conn: sqlite3.Connection, schema: TableSchema, seqs: Iterable[int]) -> list[dict[str, Any]]:
         seqs = list(seqs)

@@ -227,6 +227,16 @@ def test_bulk_operations(scratch, people):
         database_id, "items", [{"$id": "b1", "sku": "S1", "qty": 7}, {"$id": "new", "sku": "NEW"}]
     )
     assert upserted.total == 2 and upserted.rows[0].data["qty"] == 7 and upserted.rows[1].data["qty"] == 0
+    # An existing row keeps what the request leaves out; a new row must still carry its required columns, and
+    # a refused row (its column missing, or of the wrong type) refuses the whole request.
+    kept = tables.upsert_rows(database_id, "items", [{"$id": "b2", "note": "kept"}]).rows[0]
+    assert (kept.data["sku"], kept.data["qty"], kept.data["note"]) == ("S2", 0, "kept")
+    err = error_of(tables.upsert_rows, database_id, "items", [{"$id": "b3", "qty": 1}, {"$id": "nosku", "qty": 2}])
+    assert (err.code, err.type) == (400, "row_invalid_structure") and "sku" in err.message
+    err = error_of(tables.upsert_rows, database_id, "items", [{"$id": "b3", "qty": 1}, {"$id": "b4", "qty": "x"}])
+    assert (err.code, err.type) == (400, "row_invalid_structure")
+    assert tables.get_row(database_id, "items", "b3").data["qty"] == 0
+    assert tables.list_rows(database_id, "items", queries=[Query.equal("$id", "nosku")]).total == 0
     changed = tables.update_rows(database_id, "items", {"note": "bulk"}, queries=[Query.less_than("qty", 1)])
     assert changed.total == 100 and all(r.data["note"] == "bulk" for r in changed.rows)
     deleted = tables.delete_rows(database_id, "items", queries=[Query.starts_with("sku", "S")])

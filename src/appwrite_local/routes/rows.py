@@ -102,8 +102,12 @@ def register(fl: Flavour) -> None:
         if tx_id:
             tx.stage(ctx, tx_id, [tx.op("bulkUpsert", schema, "", {fl.rows: items})])
             return list_response(fl.rows, [], 0)
+        # Checking the rows and building the answer need no lock: only the write itself holds it, so the next
+        # request is checked while this one writes.
+        checked = store(ctx).check_upsert(schema, items, ctx.principal)
         with ctx.services.db.write() as conn:
-            rows = store(ctx).bulk_upsert(conn, schema, items, ctx.principal)
+            stored = store(ctx).write_upsert(conn, schema, checked, ctx.principal)
+        rows = store(ctx).rows_json(schema, stored)
         for row in rows:
             emit(ctx, schema, row, "upsert")
         return json_response({"total": len(rows), fl.rows: rows})
