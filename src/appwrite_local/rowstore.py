@@ -23,6 +23,7 @@ from .listing import ListSpec, run_list
 from .queries import Compiled, QueryError, compile_queries, parse
 
 BULK_LIMIT = 100
+MAX_SQL_VARIABLES = 32766  # SQLite's limit on ? in one statement (since 3.32)
 SPARSE = 2000  # a caller who may read fewer rows than this has them looked up first when listing (read_filter)
 CheckedRow = tuple[str, dict[str, Any], str | None]  # (id, checked values, its `$permissions` as JSON, if given)
 SYSTEM_KEYS = {
@@ -433,12 +434,17 @@ class Rows:
             updates = ["_updatedAt = excluded._updatedAt", *(f"{q(c)} = excluded.{q(c)}" for c in columns)]
             if with_perms:
                 updates.append("_permissions = excluded._permissions")
-            sql = (
-                f"INSERT INTO {schema.sql} ({', '.join(n if n.startswith('_') else q(n) for n in names)}) "
-                f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT(_id) DO UPDATE SET {', '.join(updates)}"
-            )
+            # One statement for the group (not executemany): SQLite gives up the GIL once per statement step, and
+            # taking it back for each of 100 rows while other requests run Python costs more than the insert.
+            # A row later in the statement with the id of an earlier one updates it, as a second request would.
+            one = f"({', '.join('?' * len(names))})"
+            head = f"INSERT INTO {schema.sql} ({', '.join(n if n.startswith('_') else q(n) for n in names)}) VALUES "
+            tail = f" ON CONFLICT(_id) DO UPDATE SET {', '.join(updates)}"
+            per_statement = max(1, MAX_SQL_VARIABLES // len(names))
             try:
-                conn.executemany(sql, rows)
+                for start in range(0, len(rows), per_statement):
+                    part = rows[start : start + per_statement]
+                    conn.execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
             except sqlite3.IntegrityError as exc:
                 raise _integrity(exc, schema) from None
             if with_perms:
