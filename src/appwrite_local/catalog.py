@@ -161,6 +161,12 @@ class Catalog:
 
     # --- databases -----------------------------------------------------------------------------------------------
     def get_database(self, database_id: str) -> dict[str, Any] | None:
+        """The database's metadata (cached like table schemas: every route under it reads it first)."""
+        with self._cache_lock:
+            hit = self._databases.get(database_id)
+            generation = self._generation
+        if hit is not None:
+            return dict(hit)
         row = (
             self.db.reader()
             .execute(
@@ -169,7 +175,13 @@ class Catalog:
             )
             .fetchone()
         )
-        return database_json(row) if row else None
+        if row is None:
+            return None
+        database = database_json(row)
+        with self._cache_lock:
+            if generation == self._generation:
+                self._databases[database_id] = database
+        return dict(database)
 
     def create_database(self, database_id: str, name: str, enabled: bool, db_type: str) -> dict[str, Any]:
         now = self.now()
