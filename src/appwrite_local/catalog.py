@@ -116,6 +116,13 @@ class TableSchema:
         return [c for c in self.columns.values() if c.status == "available"]
 
     @cached_property
+    def select_all(self) -> str:
+        """The SELECT list of a whole row, in `Rows.to_json`'s order."""
+        return "_seq, _id, _createdAt, _updatedAt, _permissions" + "".join(
+            ", " + q(c.key) for c in self.available_columns
+        )
+
+    @cached_property
     def decoders(self) -> list[tuple[str, Callable[[Any], Any] | None]]:
         """(key, stored value -> API value) for every available column, in order; None where they are the same."""
         return [

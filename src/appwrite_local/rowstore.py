@@ -59,10 +59,10 @@ class Rows:
     def select_sql(schema: TableSchema, select: list[str] | None = None) -> str:
         """The row's columns in `to_json`'s order; with a `select`, the columns it leaves out are read as NULL
         (a list of names need not read each row's large JSON column)."""
-        wanted = None if not select or "*" in select else set(select)
-        cols = "".join(
-            ", " + (q(c.key) if wanted is None or c.key in wanted else "NULL") for c in schema.available_columns
-        )
+        if not select or "*" in select:
+            return schema.select_all
+        wanted = set(select)
+        cols = "".join(", " + (q(c.key) if c.key in wanted else "NULL") for c in schema.available_columns)
         return "_seq, _id, _createdAt, _updatedAt, _permissions" + cols
 
     def to_json(self, schema: TableSchema, row: tuple, select: list[str] | None = None) -> dict[str, Any]:
