@@ -130,6 +130,15 @@ class TableSchema:
         ]
 
     @cached_property
+    def column_keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.available_columns)
+
+    @cached_property
+    def conversions(self) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+        """The `decoders` that change a value (booleans, floats, arrays)."""
+        return tuple((key, convert) for key, convert in self.decoders if convert is not None)
+
+    @cached_property
     def checkers(self) -> dict[str, tuple[Column, Callable[[Any], Any]]]:
         """Every available column's check of a client value (columns.value_checker), by key."""
         return {c.key: (c, value_checker(c)) for c in self.available_columns}

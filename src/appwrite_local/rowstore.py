@@ -75,9 +75,14 @@ class Rows:
             "$updatedAt": row[3],
             "$permissions": orjson.loads(row[4]),
         }
-        wanted = None if not select or "*" in select else set(select)
+        if not select or "*" in select:  # the common case: every column, converted only where it must be
+            out.update(zip(schema.column_keys, row[5:], strict=False))
+            for key, convert in schema.conversions:
+                out[key] = convert(out[key])
+            return out
+        wanted = set(select)
         for (key, convert), value in zip(schema.decoders, row[5:], strict=False):
-            if wanted is None or key in wanted:
+            if key in wanted:
                 out[key] = value if convert is None else convert(value)
         return out
 
