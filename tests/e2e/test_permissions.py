@@ -100,6 +100,15 @@ def test_guests_and_table_level(notes, people, guest):
     assert (err.code, err.type) == (404, "table_not_found")
     assert tables.list_rows(database_id, "closed").total == 1  # keys still see disabled tables
 
+    # The database's metadata is cached: disabling it takes effect at once, and enabling it again too.
+    as_user.list_rows(database_id, "notes")
+    tables.update(database_id, "Disabled database", enabled=False)
+    err = error_of(as_user.list_rows, database_id, "notes")
+    assert (err.code, err.type) == (404, "database_not_found")
+    assert tables.get(database_id).enabled is False  # keys still see it
+    tables.update(database_id, "Enabled again", enabled=True)
+    as_user.list_rows(database_id, "notes")
+
 
 def test_team_roles_and_labels(notes, people, admin):
     tables, database_id = notes
