@@ -67,6 +67,8 @@ def test_a_filtered_list_walks_the_filter_index_and_looks_each_row_up(world):
     assert f"SEARCH {schema.sql} USING COVERING INDEX" in plan or f"SEARCH {schema.sql} USING INDEX" in plan, plan
     assert f"SEARCH {schema.perms_sql} USING" in plan and "_row=?" in plan, plan
     assert f"SCAN {schema.perms_sql}" not in plan, plan
+    # One seek per walked row, by (row, type), whatever the caller's role count: not one seek per role.
+    assert "(_row=? AND _type=?)" in plan and "_role=?" not in plan, plan
 
 
 def test_an_unfiltered_list_by_a_user_who_reads_few_rows_starts_from_them(world):
