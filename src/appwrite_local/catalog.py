@@ -29,6 +29,7 @@ SYSTEM_ATTRS = {
     "$updatedAt": Attr("_updatedAt", "datetime"),
 }
 MAX_COLUMNS = 1000
+ROW_HEAD = "_seq, _id, _createdAt, _updatedAt, _permissions"  # every row's system columns, in `Rows.to_json`'s order
 MAX_INDEXES = 64
 
 
@@ -118,9 +119,7 @@ class TableSchema:
     @cached_property
     def select_all(self) -> str:
         """The SELECT list of a whole row, in `Rows.to_json`'s order."""
-        return "_seq, _id, _createdAt, _updatedAt, _permissions" + "".join(
-            ", " + q(c.key) for c in self.available_columns
-        )
+        return ROW_HEAD + "".join(", " + q(c.key) for c in self.available_columns)
 
     @cached_property
     def decoders(self) -> list[tuple[str, Callable[[Any], Any] | None]]:
@@ -162,6 +161,21 @@ class Catalog:
             self._cache.clear()
             self._databases.clear()
 
+    def _cached(self, cache: dict[Any, Any], key: Any, load: Callable[[], Any]) -> Any:
+        """`cache[key]`, else what `load` reads, remembered unless the schema changed while it read (a missing
+        database or table is not remembered: it may be created next)."""
+        with self._cache_lock:
+            hit = cache.get(key)
+            generation = self._generation
+        if hit is not None:
+            return hit
+        value = load()
+        if value is not None:
+            with self._cache_lock:
+                if generation == self._generation:
+                    cache[key] = value
+        return value
+
     @contextmanager
     def _schema_write(self) -> Iterator[sqlite3.Connection]:
         """A write that changes schema: the cache is dropped before it starts and after it ends."""
@@ -178,11 +192,10 @@ class Catalog:
     # --- databases -----------------------------------------------------------------------------------------------
     def get_database(self, database_id: str) -> dict[str, Any] | None:
         """The database's metadata (cached like table schemas: every route under it reads it first)."""
-        with self._cache_lock:
-            hit = self._databases.get(database_id)
-            generation = self._generation
-        if hit is not None:
-            return dict(hit)
+        database = self._cached(self._databases, database_id, lambda: self._read_database(database_id))
+        return dict(database) if database is not None else None
+
+    def _read_database(self, database_id: str) -> dict[str, Any] | None:
         row = (
             self.db.reader()
             .execute(
@@ -191,13 +204,7 @@ class Catalog:
             )
             .fetchone()
         )
-        if row is None:
-            return None
-        database = database_json(row)
-        with self._cache_lock:
-            if generation == self._generation:
-                self._databases[database_id] = database
-        return dict(database)
+        return database_json(row) if row else None
 
     def create_database(self, database_id: str, name: str, enabled: bool, db_type: str) -> dict[str, Any]:
         now = self.now()
@@ -233,11 +240,9 @@ class Catalog:
     # --- tables --------------------------------------------------------------------------------------------------
     def get_table(self, database_id: str, table_id: str) -> TableSchema | None:
         key = (database_id, table_id)
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            generation = self._generation
-        if hit is not None:
-            return hit
+        return self._cached(self._cache, key, lambda: self._read_table(key))
+
+    def _read_table(self, key: tuple[str, str]) -> TableSchema | None:
         row = (
             self.db.reader()
             .execute(
@@ -247,13 +252,7 @@ class Catalog:
             )
             .fetchone()
         )
-        if row is None:
-            return None
-        schema = _table_from_row(row)
-        with self._cache_lock:
-            if generation == self._generation:
-                self._cache[key] = schema
-        return schema
+        return _table_from_row(row) if row else None
 
     def create_table(
         self,

@@ -16,7 +16,7 @@ import orjson
 
 from . import permissions as perms
 from .auth import Principal
-from .catalog import TableSchema, q
+from .catalog import ROW_HEAD, TableSchema, q
 from .clock import Clock, format_datetime, normalise_datetime
 from .columns import INTEGER_KINDS, structure_error
 from .errors import AppwriteError
@@ -63,7 +63,7 @@ class Rows:
             return schema.select_all
         wanted = set(select)
         cols = "".join(", " + (q(c.key) if c.key in wanted else "NULL") for c in schema.available_columns)
-        return "_seq, _id, _createdAt, _updatedAt, _permissions" + cols
+        return ROW_HEAD + cols
 
     def to_json(self, schema: TableSchema, row: tuple, select: list[str] | None = None) -> dict[str, Any]:
         out = {
